@@ -1,0 +1,96 @@
+"""Device choice, seeding and thread count.
+
+The device is CUDA when there is one, then Apple's MPS, then the CPU. The environment
+variable ``ROBUSTCORE_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) overrides the choice.
+``ROBUSTCORE_THREADS`` sets how many CPU threads torch may use; by default it uses all
+cores up to 8, and the job runner limits how many jobs run at once so that several users
+on one server do not oversubscribe the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from functools import cache
+
+import numpy as np
+import torch
+
+from .errors import ValidationError
+
+_VALID_PREFIXES = ("cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+@cache
+def get_device(preferred: str | None = None) -> torch.device:
+    """The torch device to compute on.
+
+    Args:
+        preferred: a device string that wins over everything else; ``None`` reads
+            ``ROBUSTCORE_DEVICE`` and otherwise picks cuda > mps > cpu.
+
+    Raises:
+        ValidationError: the requested device is malformed or not available here.
+    """
+    wanted = preferred or os.environ.get("ROBUSTCORE_DEVICE", "").strip()
+    if wanted:
+        if not wanted.startswith(_VALID_PREFIXES):
+            raise ValidationError(
+                f"Unknown device {wanted!r}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'."
+            )
+        if wanted.startswith("cuda") and not torch.cuda.is_available():
+            raise ValidationError(
+                f"Device {wanted!r} was requested but CUDA is not available here."
+            )
+        if wanted == "mps" and not _mps_available():
+            raise ValidationError("Device 'mps' was requested but MPS is not available here.")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices) and return a CPU generator with that seed.
+
+    Use the returned generator for data shuffling so that one run's order does not depend
+    on what other code drew from the global generator before.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValidationError(f"Seed must be a non-negative integer, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's CPU thread count once for the process and return it.
+
+    ``n`` wins, then ``ROBUSTCORE_THREADS``, then ``min(os.cpu_count(), 8)``.
+    """
+    if n is None:
+        env = os.environ.get("ROBUSTCORE_THREADS", "").strip()
+        if env:
+            try:
+                n = int(env)
+            except ValueError as exc:
+                raise ValidationError(
+                    f"ROBUSTCORE_THREADS must be a positive integer, got {env!r}."
+                ) from exc
+        else:
+            n = min(os.cpu_count() or 1, 8)
+    if n < 1:
+        raise ValidationError(f"Thread count must be at least 1, got {n}.")
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

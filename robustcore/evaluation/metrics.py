@@ -1,0 +1,22 @@
+"""Plain metrics on predictions: confusion matrix, per-class accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> np.ndarray:
+    """Counts ``cm[i, j]`` of samples of true class ``i`` predicted as ``j``."""
+    y_true = y_true.detach().cpu().long()
+    y_pred = y_pred.detach().cpu().long()
+    idx = y_true * num_classes + y_pred
+    counts = torch.bincount(idx, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).numpy()
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Recall of each class from a confusion matrix (NaN for a class with no samples)."""
+    totals = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(cm) / np.maximum(totals, 1), np.nan)

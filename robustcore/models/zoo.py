@@ -1,0 +1,387 @@
+"""The on-disk model zoo: a trained model is stored once per recipe and reused.
+
+Layout under ``ROBUSTCORE_HOME/zoo``: one folder per key holding ``model.pt`` (a
+state_dict, loaded with ``weights_only=True``) and ``meta.json`` (architecture, recipe,
+dataset fingerprint, training curves, metrics, library versions). A folder appears by
+an atomic rename of a finished temporary folder, so a crash or a cancelled training never
+leaves a half-written model behind; a file lock makes two processes asking for the same
+recipe train it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import io
+import json
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data import Dataset
+from ..data import load as load_dataset
+from ..device import get_device
+from ..errors import ModelError, UploadError, ValidationError
+from ..hashing import stable_hash
+from ..paths import subdir
+from .architectures import ARCHITECTURES, build_model
+from .training import BatchHook, ProgressFn, TrainRecipe, evaluate, fit
+
+MAX_UPLOAD_BYTES = 200 * 2**20
+_MEMORY_CACHE_SIZE = 8
+
+
+@dataclass
+class ZooEntry:
+    """A model from the zoo together with how it was made and how well it does."""
+
+    key: str
+    model: nn.Module
+    arch: str
+    dataset_name: str
+    recipe: dict[str, Any]
+    extra: dict[str, Any]
+    history: pd.DataFrame
+    metrics: dict[str, float]
+    from_cache: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+_memory: OrderedDict[tuple[str, str], ZooEntry] = OrderedDict()
+_memory_guard = threading.Lock()
+
+
+def _key_lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def zoo_dir() -> Path:
+    return subdir("zoo")
+
+
+def recipe_key(
+    arch: str, dataset: Dataset, recipe: TrainRecipe, extra: Mapping[str, Any] | None = None
+) -> str:
+    """The zoo key: architecture, the dataset's content fingerprint, recipe and extras."""
+    return stable_hash(
+        {
+            "arch": arch,
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint(),
+            "recipe": recipe.to_dict(),
+            "extra": dict(extra or {}),
+        },
+        root="recipe",
+    )
+
+
+def _resolve_dataset(dataset: Dataset | str) -> Dataset:
+    return load_dataset(dataset) if isinstance(dataset, str) else dataset
+
+
+def _freeze(model: nn.Module, device: torch.device) -> nn.Module:
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _load_from_disk(key: str, device: torch.device) -> ZooEntry | None:
+    folder = zoo_dir() / key
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    model = build_model(meta["arch"], tuple(meta["input_shape"]), int(meta["num_classes"]))
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return ZooEntry(
+        key=key,
+        model=_freeze(model, device),
+        arch=meta["arch"],
+        dataset_name=meta["dataset"],
+        recipe=meta["recipe"],
+        extra=meta.get("extra", {}),
+        history=pd.DataFrame(meta["history"]),
+        metrics=meta["metrics"],
+        from_cache=True,
+        meta=meta,
+    )
+
+
+def _remember(key: str, device: torch.device, entry: ZooEntry) -> None:
+    with _memory_guard:
+        _memory[(key, str(device))] = entry
+        _memory.move_to_end((key, str(device)))
+        while len(_memory) > _MEMORY_CACHE_SIZE:
+            _memory.popitem(last=False)
+
+
+def lookup(key: str, *, device: torch.device | None = None) -> ZooEntry | None:
+    """The stored model with this key, or ``None``. Models come frozen and in eval mode."""
+    device = device or get_device()
+    with _memory_guard:
+        hit = _memory.get((key, str(device)))
+    if hit is not None:
+        return dataclasses.replace(hit, from_cache=True)
+    entry = _load_from_disk(key, device)
+    if entry is not None:
+        _remember(key, device, entry)
+    return entry
+
+
+def train_entry(
+    arch: str,
+    dataset: Dataset | str,
+    recipe: TrainRecipe | Mapping[str, Any] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    batch_hook: BatchHook | None = None,
+    progress: ProgressFn | None = None,
+    device: torch.device | None = None,
+) -> ZooEntry:
+    """Return the zoo's model for this recipe, training and storing it first if needed.
+
+    Args:
+        arch: one of :data:`~robustcore.models.architectures.ARCHITECTURES`.
+        dataset: a :class:`~robustcore.data.Dataset` or a registry name.
+        recipe: a :class:`TrainRecipe` or a dict of its fields (missing ones default).
+        extra: extra settings that change training (a defense's options); they are part of
+            the key, so a different value never reuses a model.
+        batch_hook: a per-batch transform (see :func:`~robustcore.models.training.fit`).
+            It must be described by ``extra``; passing one without ``extra`` is an error.
+        progress: ``progress(fraction, message)``; may raise to cancel.
+        device: compute device (default :func:`robustcore.device.get_device`).
+
+    The returned model is shared with other callers: treat it as read-only (its parameters
+    have ``requires_grad=False``); ``copy.deepcopy`` it before fine-tuning.
+    """
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"Unknown architecture {arch!r}. Available: {', '.join(ARCHITECTURES)}.")
+    if batch_hook is not None and not extra:
+        raise ValidationError("A batch_hook changes training: describe it in `extra` too.")
+    ds = _resolve_dataset(dataset)
+    if recipe is None:
+        recipe = TrainRecipe()
+    elif not isinstance(recipe, TrainRecipe):
+        recipe = TrainRecipe.from_dict(recipe)
+    device = device or get_device()
+    key = recipe_key(arch, ds, recipe, extra)
+    hit = lookup(key, device=device)
+    if hit is not None:
+        return hit
+    with _key_lock(key), _file_lock(zoo_dir() / f".{key}.lock"):
+        hit = lookup(key, device=device)
+        if hit is not None:
+            return hit
+        model = build_model(arch, ds.input_shape, ds.num_classes, seed=recipe.seed)
+        t0 = time.perf_counter()
+        history = fit(model, ds, recipe, device=device, progress=progress, batch_hook=batch_hook)
+        seconds = time.perf_counter() - t0
+        last = history.iloc[-1]
+        metrics = {
+            "train_acc": float(last["train_acc"]),
+            "test_acc": float(last["test_acc"]),
+            "test_loss": float(last["test_loss"]),
+            "train_seconds": seconds,
+        }
+        from ..versions import library_versions
+
+        meta = {
+            "key": key,
+            "arch": arch,
+            "dataset": ds.name,
+            "fingerprint": ds.fingerprint(),
+            "input_shape": list(ds.input_shape),
+            "num_classes": ds.num_classes,
+            "recipe": recipe.to_dict(),
+            "extra": dict(extra or {}),
+            "history": history.to_dict(orient="list"),
+            "metrics": metrics,
+            "created": time.time(),
+            "versions": library_versions(),
+        }
+        tmp = zoo_dir() / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            torch.save(
+                {k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "model.pt"
+            )
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            tmp.rename(zoo_dir() / key)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    entry = ZooEntry(
+        key=key,
+        model=_freeze(model, device),
+        arch=arch,
+        dataset_name=ds.name,
+        recipe=recipe.to_dict(),
+        extra=dict(extra or {}),
+        history=history,
+        metrics=metrics,
+        from_cache=False,
+        meta=meta,
+    )
+    _remember(key, device, entry)
+    return entry
+
+
+def train(
+    arch: str,
+    dataset: Dataset | str,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    batch_hook: BatchHook | None = None,
+    progress: ProgressFn | None = None,
+    device: torch.device | None = None,
+    **recipe: Any,
+) -> nn.Module:
+    """The design contract: ``train(arch, dataset, **recipe) -> nn.Module`` (see
+    :func:`train_entry`, which also returns the training curves and metrics)."""
+    return train_entry(
+        arch, dataset, recipe, extra=extra, batch_hook=batch_hook, progress=progress, device=device
+    ).model
+
+
+def list_zoo() -> pd.DataFrame:
+    """One row per stored model: key, architecture, dataset, test accuracy, recipe."""
+    rows = []
+    for meta_path in sorted(zoo_dir().glob("*/meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        rows.append(
+            {
+                "key": meta["key"],
+                "arch": meta["arch"],
+                "dataset": meta["dataset"],
+                "test_acc": meta["metrics"]["test_acc"],
+                "created": meta.get("created"),
+                **{f"recipe.{k}": v for k, v in meta["recipe"].items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _check_outputs(model: nn.Module, dataset: Dataset, device: torch.device) -> None:
+    try:
+        with torch.inference_mode():
+            out = model(dataset.x_test[:2].to(device))
+    except Exception as exc:  # noqa: BLE001 - any failure of a user model is reported
+        raise ModelError(
+            f"The model failed on inputs of shape {tuple(dataset.x_test[:2].shape)}: {exc}"
+        ) from exc
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, dataset.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(
+            f"The model must return logits of shape (batch, {dataset.num_classes}) for "
+            f"{dataset.name}; it returned {shape}."
+        )
+
+
+def _check_size(data: bytes, max_bytes: int) -> None:
+    if len(data) > max_bytes:
+        raise UploadError(
+            f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB."
+        )
+    if not data:
+        raise UploadError("The file is empty.")
+
+
+def load_user_weights(
+    arch: str,
+    dataset: Dataset | str,
+    data: bytes,
+    *,
+    device: torch.device | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> nn.Module:
+    """Load a state_dict saved with ``torch.save(model.state_dict(), path)`` into ``arch``.
+
+    The file is read with ``torch.load(..., weights_only=True)``: tensors only, never
+    arbitrary pickled objects. A dict wrapping the weights under ``state_dict`` or
+    ``model_state_dict`` is accepted too.
+    """
+    _check_size(data, max_bytes)
+    ds = _resolve_dataset(dataset)
+    device = device or get_device()
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
+        raise UploadError(
+            "This is not a weights file torch can read safely (expected a state_dict saved "
+            f"with torch.save; pickled objects are refused): {exc}"
+        ) from exc
+    if isinstance(state, Mapping):
+        for wrapper in ("state_dict", "model_state_dict"):
+            if wrapper in state and isinstance(state[wrapper], Mapping):
+                state = state[wrapper]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise UploadError("Expected a state_dict: a mapping from parameter names to tensors.")
+    model = build_model(arch, ds.input_shape, ds.num_classes)
+    try:
+        model.load_state_dict(dict(state), strict=True)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"These weights do not fit the {arch!r} architecture for {ds.name} "
+            f"(input {ds.input_shape}, {ds.num_classes} classes): {str(exc)[:600]}"
+        ) from exc
+    model = _freeze(model, device)
+    _check_outputs(model, ds, device)
+    return model
+
+
+def load_torchscript(
+    data: bytes,
+    dataset: Dataset | str,
+    *,
+    device: torch.device | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> nn.Module:
+    """Load a TorchScript file (``torch.jit.save``) that maps the dataset's inputs to logits."""
+    _check_size(data, max_bytes)
+    ds = _resolve_dataset(dataset)
+    device = device or get_device()
+    try:
+        model = torch.jit.load(io.BytesIO(data), map_location=device)
+    except Exception as exc:  # noqa: BLE001
+        raise UploadError(
+            f"This is not a TorchScript file (save one with torch.jit.save): {str(exc)[:300]}"
+        ) from exc
+    model = _freeze(model, device)
+    _check_outputs(model, ds, device)
+    return model
+
+
+def model_accuracy(model: nn.Module, dataset: Dataset) -> float:
+    """Clean test accuracy of any model on the dataset's test split."""
+    return evaluate(model, dataset.x_test, dataset.y_test)[1]

@@ -1,0 +1,222 @@
+"""One parameter declaration per attack, defense or recipe.
+
+A configurable thing is a frozen dataclass whose fields are declared with :func:`param`.
+That single declaration drives:
+
+* the Streamlit form (``robustcore.ui.forms.param_form`` reads :func:`describe`),
+* the cache key (``to_dict`` feeds ``robustcore.runs.spec_key``),
+* the report (``describe`` gives labels and help text next to the values),
+* the CLI (:func:`add_arguments` / :func:`from_namespace`).
+
+Example::
+
+    @dataclass(frozen=True)
+    class FGSM(Configurable):
+        eps: float = param(0.1, low=0.0, high=1.0, step=0.01, help="L-inf budget.")
+
+Constructing an instance validates it; bad values raise
+:class:`~robustcore.errors.ValidationError` with a message a person understands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from .errors import ValidationError
+
+T = TypeVar("T", bound="Configurable")
+
+_META_KEY = "robustcore_param"
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """What the UI, the CLI and the report need to know about one parameter."""
+
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+    label: str = ""
+    log: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    step: float | None = None,
+    choices: Sequence[Any] | None = None,
+    help: str = "",
+    label: str = "",
+    log: bool = False,
+) -> Any:
+    """Declare a dataclass field as a user-facing parameter.
+
+    Args:
+        default: value used when the user does not set it.
+        low, high: inclusive numeric range accepted (``None``: unbounded on that side).
+        step: increment the UI slider or number box uses.
+        choices: the only accepted values (for strings and enumerations).
+        help: one plain sentence on what the parameter does.
+        label: short label for forms; defaults to the field name.
+        log: the value spans orders of magnitude (the UI shows a log-spaced selector).
+    """
+    info = {
+        "low": low,
+        "high": high,
+        "step": step,
+        "choices": tuple(choices) if choices is not None else None,
+        "help": help,
+        "label": label,
+        "log": log,
+    }
+    return dataclasses.field(default=default, metadata={_META_KEY: info})
+
+
+def describe(cls: type) -> list[ParamInfo]:
+    """The declared parameters of a configurable class, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out: list[ParamInfo] = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata.get(_META_KEY)
+        if meta is None:
+            continue
+        ftype = hints.get(f.name, type(f.default))
+        origin = typing.get_origin(ftype)
+        if origin is typing.Union or (
+            origin is not None and str(origin) == "<class 'types.UnionType'>"
+        ):
+            args = [a for a in typing.get_args(ftype) if a is not type(None)]
+            ftype = args[0] if args else object
+        out.append(ParamInfo(name=f.name, type=ftype, default=f.default, **meta))
+    return out
+
+
+def _coerce(info: ParamInfo, value: Any) -> Any:
+    name = info.title
+    if info.type is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ValidationError(f"{name} must be true or false, got {value!r}.")
+    if info.type is int:
+        if isinstance(value, bool):
+            raise ValidationError(f"{name} must be a whole number, got {value!r}.")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{name} must be a whole number, got {value!r}.") from None
+        if not math.isfinite(as_float) or as_float != int(as_float):
+            raise ValidationError(f"{name} must be a whole number, got {value!r}.")
+        value = int(as_float)
+    elif info.type is float:
+        if isinstance(value, bool):
+            raise ValidationError(f"{name} must be a number, got {value!r}.")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{name} must be a number, got {value!r}.") from None
+        if not math.isfinite(value):
+            raise ValidationError(f"{name} must be a finite number, got {value!r}.")
+    elif info.type is str:
+        if not isinstance(value, str):
+            raise ValidationError(f"{name} must be text, got {value!r}.")
+    if info.choices is not None and value not in info.choices:
+        allowed = ", ".join(repr(c) for c in info.choices)
+        raise ValidationError(f"{name} must be one of {allowed}; got {value!r}.")
+    if info.low is not None and value < info.low:
+        raise ValidationError(f"{name} must be at least {info.low}; got {value!r}.")
+    if info.high is not None and value > info.high:
+        raise ValidationError(f"{name} must be at most {info.high}; got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Configurable:
+    """Base class of every declared configuration (attacks, defenses, training recipes).
+
+    Subclasses set ``name`` (a stable identifier used in keys and the CLI), ``title``
+    (shown in the UI) and ``paper`` (the reference a person can look up).
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for info in describe(type(self)):
+            value = _coerce(info, getattr(self, info.name))
+            object.__setattr__(self, info.name, value)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field validation; override and raise ValidationError."""
+
+    @classmethod
+    def params(cls) -> list[ParamInfo]:
+        return describe(cls)
+
+    @classmethod
+    def from_dict(cls: type[T], values: Mapping[str, Any] | None = None) -> T:
+        """Build and validate an instance; unknown keys are an error, missing ones default."""
+        values = dict(values or {})
+        known = {p.name for p in describe(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValidationError(
+                f"Unknown parameter(s) for {cls.title or cls.__name__}: {', '.join(unknown)}. "
+                f"Expected some of: {', '.join(sorted(known))}."
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameter values, JSON-serialisable, for keys and reports."""
+        return {p.name: getattr(self, p.name) for p in describe(type(self))}
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one ``--flag`` per declared parameter of ``cls`` to an argparse parser."""
+    for info in describe(cls):
+        flag = "--" + info.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": info.name, "default": None}
+        extra = f" (default: {info.default!r}"
+        if info.low is not None or info.high is not None:
+            extra += f"; range {info.low}..{info.high}"
+        extra += ")"
+        kwargs["help"] = (info.help or info.title) + extra
+        if info.choices is not None:
+            kwargs["choices"] = list(info.choices)
+        if info.type is bool:
+            kwargs["type"] = str
+            kwargs["metavar"] = "true|false"
+        parser.add_argument(flag, **kwargs)
+
+
+def from_namespace(cls: type[T], ns: argparse.Namespace) -> T:
+    """Build ``cls`` from parsed CLI arguments, leaving unset flags at their default."""
+    values = {
+        p.name: getattr(ns, p.name) for p in describe(cls) if getattr(ns, p.name, None) is not None
+    }
+    return cls.from_dict(values)

@@ -1,0 +1,42 @@
+"""The app shell: page registry by section (DESIGN.md's page map) and the global sidebar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ..device import configure_threads
+from .sidebar import model_sidebar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Section → (page file, title, icon). Only pages that work are listed here.
+PAGES: dict[str, list[tuple[str, str, str]]] = {
+    "Overview": [("pages/home.py", "Home", ":material/home:")],
+}
+
+
+def navigation() -> st.navigation:
+    """Build ``st.navigation`` from :data:`PAGES` (sections of DESIGN.md's page map)."""
+    configure_threads()
+    sections = {
+        section: [
+            st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"))
+            for path, title, icon in pages
+        ]
+        for section, pages in PAGES.items()
+    }
+    return st.navigation(sections)
+
+
+def page_setup(title: str, intro: str) -> None:
+    """The common top of every page: the shared sidebar, the title and a short explanation.
+
+    Each page calls this first (rather than ``app.py`` drawing the sidebar) so that the
+    sidebar's widgets belong to the page run; that keeps them working under Streamlit's
+    AppTest as well as in the browser.
+    """
+    model_sidebar()
+    st.title(title)
+    st.markdown(intro)

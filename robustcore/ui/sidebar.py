@@ -1,0 +1,229 @@
+"""The global sidebar: pick a dataset and a model (train by recipe, or upload one)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+
+from ..data import DEFAULT_DATASET, Dataset, list_datasets, load_npz
+from ..errors import RobustcoreError
+from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
+from ..models.zoo import load_torchscript, load_user_weights
+from ..runs import get_runner, spec_key
+from ..runs.train_job import model_report, train_job, train_spec
+from . import jobs, state
+from .forms import param_form
+
+UPLOAD = "__upload__"
+MAX_UPLOAD_MB = 200
+SOURCES = {
+    "zoo": "Train a built-in architecture",
+    "weights": "Upload weights (state_dict .pt)",
+    "torchscript": "Upload a TorchScript model",
+}
+
+
+def default_arch(ds: Dataset) -> str:
+    archs = compatible_architectures(ds.modality, ds.input_shape)
+    for preferred in ("small_cnn", "mlp"):
+        if preferred in archs:
+            return preferred
+    return archs[0]
+
+
+def _dataset_picker() -> Dataset | None:
+    infos = list_datasets()
+    names = [i.name for i in infos] + [UPLOAD]
+    titles = {i.name: i.title + ("" if i.offline else " (download)") for i in infos}
+    titles[UPLOAD] = "Upload a .npz file…"
+    choice = st.selectbox(
+        "Dataset",
+        names,
+        index=names.index(DEFAULT_DATASET),
+        format_func=titles.get,
+        key="rc_dataset_choice",
+    )
+    if choice == UPLOAD:
+        up = st.file_uploader(
+            "Dataset (.npz)",
+            type=["npz"],
+            key="rc_dataset_upload",
+            help="Arrays x_train, y_train, x_test, y_test (optional class_names). Images as "
+            "uint8 or floats in [0, 1], N×H×W, N×C×H×W or N×H×W×C; tabular as N×F. "
+            f"At most {MAX_UPLOAD_MB} MB.",
+        )
+        if up is None:
+            st.caption("Upload a file to continue.")
+            return None
+        data = up.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        cached = state.uploaded_dataset()
+        if cached is None or st.session_state.get("rc_dataset_digest") != digest:
+            try:
+                cached = load_npz(data, name=up.name, max_bytes=MAX_UPLOAD_MB * 2**20)
+            except RobustcoreError as exc:
+                st.error(str(exc))
+                return None
+            state.set_uploaded_dataset(cached)
+            st.session_state["rc_dataset_digest"] = digest
+        return cached
+    try:
+        with st.spinner(f"Loading {choice}…"):
+            return state.dataset_by_name(choice)
+    except RobustcoreError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _describe(ds: Dataset) -> None:
+    st.caption(
+        f"{ds.description or ds.name} · {ds.n_train:,} train / {ds.n_test:,} test · "
+        f"{ds.num_classes} classes · input {'×'.join(map(str, ds.input_shape))}"
+    )
+
+
+def _train_controls(ds: Dataset) -> None:
+    archs = compatible_architectures(ds.modality, ds.input_shape)
+    arch = st.selectbox(
+        "Architecture",
+        archs,
+        index=archs.index(default_arch(ds)),
+        format_func=lambda a: ARCHITECTURES[a].title,
+        key="rc_arch",
+        help="Models compatible with this dataset's shape.",
+    )
+    st.caption(ARCHITECTURES[arch].description)
+    with st.expander("Training recipe"):
+        recipe = param_form(TrainRecipe, key="rc_recipe")
+    if recipe is None:
+        return
+    if st.button("Train / load model", type="primary", key="rc_train", width="stretch"):
+        jobs.start("model", train_spec(arch, ds, recipe), train_job(arch, ds, recipe))
+        st.session_state["rc_pending"] = {
+            "source": "zoo",
+            "arch": arch,
+            "dataset": ds.name,
+            "recipe": recipe.to_dict(),
+        }
+
+
+def _upload_controls(ds: Dataset, source: str) -> None:
+    arch = None
+    if source == "weights":
+        archs = compatible_architectures(ds.modality, ds.input_shape)
+        arch = st.selectbox(
+            "Architecture of the weights",
+            archs,
+            key="rc_upload_arch",
+            format_func=lambda a: ARCHITECTURES[a].title,
+        )
+    kind = "state_dict saved with torch.save" if source == "weights" else "torch.jit.save file"
+    up = st.file_uploader(
+        f"Model file ({kind})",
+        type=["pt", "pth"],
+        key=f"rc_model_{source}",
+        help=f"Read safely (tensors only, never unpickled); at most {MAX_UPLOAD_MB} MB.",
+    )
+    if up is None or not st.button(
+        "Load model", type="primary", key="rc_load_upload", width="stretch"
+    ):
+        return
+    data = up.getvalue()
+    try:
+        if source == "weights":
+            model = load_user_weights(arch, ds, data, max_bytes=MAX_UPLOAD_MB * 2**20)
+        else:
+            model = load_torchscript(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
+    except RobustcoreError as exc:
+        st.error(str(exc))
+        return
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    spec = {
+        "kind": "evaluate",
+        "dataset": ds.name,
+        "fingerprint": ds.fingerprint(),
+        "source": source,
+        "arch": arch,
+        "weights": digest,
+        "seed": 0,
+    }
+
+    def job(ctx: Any):
+        ctx.progress(0.1, "evaluating the uploaded model")
+        result = model_report(model, ds)
+        result.label = f"{up.name} on {ds.name}"
+        return result
+
+    jobs.start("model", spec, job)
+    st.session_state["rc_pending"] = {
+        "source": source,
+        "arch": arch,
+        "dataset": ds.name,
+        "label": up.name,
+        "model": model,
+    }
+
+
+def _finish_pending() -> None:
+    record = jobs.show("model")
+    pending = st.session_state.get("rc_pending")
+    if record is None or pending is None:
+        return
+    source = pending["source"]
+    ref = state.ModelRef(
+        source=source,
+        dataset=pending["dataset"],
+        label=record.label or pending.get("label", ""),
+        run_key=record.key,
+        zoo_key=record.metrics.get("zoo_key"),
+        arch=pending.get("arch"),
+        recipe=pending.get("recipe"),
+    )
+    state.set_model(ref, pending.get("model"))
+    st.session_state.pop("rc_pending", None)
+    jobs.forget("model")
+
+
+def _autoload_default(ds: Dataset) -> None:
+    """On a first visit, reuse the default model if it was trained before (instant)."""
+    if st.session_state.get("rc_autoload_done") or state.current_ref() is not None:
+        return
+    st.session_state["rc_autoload_done"] = True
+    if ds.name != DEFAULT_DATASET:
+        return
+    arch, recipe = default_arch(ds), TrainRecipe()
+    record = get_runner().store.get(spec_key(train_spec(arch, ds, recipe)))
+    if record is None or not record.metrics.get("zoo_key"):
+        return
+    state.set_model(
+        state.ModelRef(
+            source="zoo",
+            dataset=ds.name,
+            label=record.label or "",
+            run_key=record.key,
+            zoo_key=record.metrics["zoo_key"],
+            arch=arch,
+            recipe=recipe.to_dict(),
+        )
+    )
+
+
+def model_sidebar() -> None:
+    """Draw the dataset/model picker in the sidebar (called once by ``app.py``)."""
+    with st.sidebar:
+        st.subheader("Data & model")
+        ds = _dataset_picker()
+        if ds is not None:
+            _describe(ds)
+            _autoload_default(ds)
+            source = st.radio("Model", list(SOURCES), format_func=SOURCES.get, key="rc_source")
+            if source == "zoo":
+                _train_controls(ds)
+            else:
+                _upload_controls(ds, source)
+        _finish_pending()
+        ref = state.current_ref()
+        if ref is not None:
+            st.success(f"Current model: **{ref.label}**")

@@ -1,0 +1,105 @@
+"""The session's current dataset and model, shared by every page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from torch import nn
+
+from ..data import DEFAULT_DATASET, Dataset
+from ..data import load as load_dataset
+from ..errors import RobustcoreError
+from ..models import lookup
+
+_REF = "rc_model_ref"
+_UPLOADED_DS = "rc_uploaded_dataset"
+_UPLOADED_MODEL = "rc_uploaded_model"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model the session works on and where its report run is stored.
+
+    ``source`` is ``"zoo"`` (a built-in architecture trained by recipe), ``"weights"``
+    (an uploaded state_dict) or ``"torchscript"`` (an uploaded TorchScript file).
+    """
+
+    source: str
+    dataset: str
+    label: str
+    run_key: str
+    zoo_key: str | None = None
+    arch: str | None = None
+    recipe: dict[str, Any] | None = None
+
+
+def set_uploaded_dataset(ds: Dataset | None) -> None:
+    st.session_state[_UPLOADED_DS] = ds
+
+
+def uploaded_dataset() -> Dataset | None:
+    return st.session_state.get(_UPLOADED_DS)
+
+
+def dataset_by_name(name: str) -> Dataset:
+    """A registry dataset, or the session's uploaded one."""
+    up = uploaded_dataset()
+    if up is not None and up.name == name:
+        return up
+    return load_dataset(name)
+
+
+def set_model(ref: ModelRef, model: nn.Module | None = None) -> None:
+    """Make ``ref`` the session's model; uploaded models are kept in the session."""
+    st.session_state[_REF] = ref
+    if ref.source != "zoo":
+        st.session_state[_UPLOADED_MODEL] = model
+
+
+def current_ref() -> ModelRef | None:
+    return st.session_state.get(_REF)
+
+
+def clear_model() -> None:
+    st.session_state.pop(_REF, None)
+    st.session_state.pop(_UPLOADED_MODEL, None)
+
+
+def current_model() -> tuple[Dataset, nn.Module, ModelRef] | None:
+    """The dataset, model and reference the pages work on, or ``None`` if none is chosen."""
+    ref = current_ref()
+    if ref is None:
+        return None
+    try:
+        ds = dataset_by_name(ref.dataset)
+    except RobustcoreError:
+        clear_model()
+        return None
+    if ref.source == "zoo":
+        entry = lookup(ref.zoo_key) if ref.zoo_key else None
+        if entry is None:
+            clear_model()
+            return None
+        return ds, entry.model, ref
+    model = st.session_state.get(_UPLOADED_MODEL)
+    if model is None:
+        return None
+    return ds, model, ref
+
+
+def require_model() -> tuple[Dataset, nn.Module, ModelRef]:
+    """For pages that attack or defend a model: stop with a hint when none is chosen."""
+    got = current_model()
+    if got is None:
+        st.info(
+            "No model yet: choose a dataset and an architecture in the sidebar and press "
+            "**Train / load model** (the default trains in a few seconds)."
+        )
+        st.stop()
+    return got
+
+
+def default_dataset_name() -> str:
+    return DEFAULT_DATASET

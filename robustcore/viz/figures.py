@@ -1,0 +1,217 @@
+"""Result → Plotly figure. Pure functions used by the pages and by reports.
+
+Every function takes plain data (DataFrames, NumPy arrays or tensors) and returns a
+``plotly.graph_objects.Figure``; none of them computes anything about a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+
+def _as_numpy(images) -> np.ndarray:
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    return np.asarray(images, dtype=np.float32)
+
+
+def accuracy_vs_eps(
+    curves: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    *,
+    x: str = "eps",
+    y: str = "accuracy",
+    chance: float | None = None,
+    title: str = "Accuracy against perturbation budget ε",
+    x_title: str = "ε",
+) -> go.Figure:
+    """One line per named curve (e.g. FGSM, PGD-40, "PGD-10 what-if").
+
+    Args:
+        curves: a DataFrame, or a mapping from legend name to DataFrame, each with
+            columns ``x`` and ``y`` (accuracy as a fraction in [0, 1]).
+        chance: draw a dashed line at this accuracy (1 / number of classes).
+    """
+    if isinstance(curves, pd.DataFrame):
+        curves = {"": curves}
+    fig = go.Figure()
+    for i, (name, df) in enumerate(curves.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=df[x],
+                y=df[y],
+                mode="lines+markers",
+                name=name or y,
+                line={"color": PALETTE[i % len(PALETTE)]},
+                hovertemplate=f"{x_title}=%{{x:.3g}}<br>{y}=%{{y:.1%}}<extra>{name}</extra>",
+            )
+        )
+    if chance is not None:
+        fig.add_hline(
+            y=chance,
+            line_dash="dash",
+            line_color="gray",
+            annotation_text="chance",
+            annotation_position="bottom right",
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y.replace("_", " "),
+        yaxis_tickformat=".0%",
+        yaxis_range=[0, 1.02],
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _to_rgb(img: np.ndarray) -> np.ndarray:
+    """(C,H,W) in [0,1] → (H,W,3) uint8."""
+    img = np.clip(img, 0.0, 1.0)
+    if img.shape[0] == 1:
+        img = np.repeat(img, 3, axis=0)
+    return (np.transpose(img[:3], (1, 2, 0)) * 255).round().astype(np.uint8)
+
+
+def image_grid(
+    images,
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 8,
+    perturbations=None,
+    amplify: float | None = None,
+    title: str = "",
+) -> go.Figure:
+    """A grid of images (N, C, H, W) in [0, 1], optionally with perturbation heat maps.
+
+    Args:
+        images: the images to show.
+        titles: one caption per image (label, prediction, confidence).
+        ncols: images per row.
+        perturbations: ``x_adv - x`` of the same shape; drawn under each image as a
+            diverging heat map (summed over channels), amplified to fill the colour range.
+        amplify: factor applied to the perturbation before drawing; ``None`` scales the
+            largest absolute value in the batch to 1 so that tiny changes are visible.
+    """
+    imgs = _as_numpy(images)
+    n = imgs.shape[0]
+    ncols = max(1, min(ncols, n))
+    blocks = 2 if perturbations is not None else 1
+    nrows = int(np.ceil(n / ncols)) * blocks
+    subtitles: list[str] = []
+    for r in range(int(np.ceil(n / ncols))):
+        row = [
+            (titles[r * ncols + c] if titles and r * ncols + c < n else "") for c in range(ncols)
+        ]
+        subtitles += row
+        if blocks == 2:
+            subtitles += ["perturbation" if r * ncols + c < n else "" for c in range(ncols)]
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=subtitles,
+        horizontal_spacing=0.01,
+        vertical_spacing=0.06 / max(1, nrows / 2),
+    )
+    pert = None
+    scale = 1.0
+    if perturbations is not None:
+        pert = _as_numpy(perturbations).sum(axis=1)
+        peak = float(np.abs(pert).max()) if pert.size else 0.0
+        scale = amplify if amplify is not None else (1.0 / peak if peak > 0 else 1.0)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        fig.add_trace(go.Image(z=_to_rgb(imgs[i]), hoverinfo="skip"), row=r * blocks + 1, col=c + 1)
+        if pert is not None:
+            fig.add_trace(
+                go.Heatmap(
+                    z=np.clip(pert[i] * scale, -1, 1)[::-1],
+                    zmin=-1,
+                    zmax=1,
+                    colorscale="RdBu",
+                    showscale=False,
+                    hoverinfo="skip",
+                ),
+                row=r * blocks + 2,
+                col=c + 1,
+            )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    for ann in fig.layout.annotations:
+        ann.font = {"size": 11}
+    fig.update_layout(
+        title=title or None,
+        height=max(160, 130 * nrows + 40),
+        margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
+    )
+    return fig
+
+
+def confusion_matrix_figure(
+    cm: np.ndarray, class_names: Sequence[str], *, title: str = "Confusion matrix (test set)"
+) -> go.Figure:
+    """Heat map of counts, true class on rows and predicted class on columns."""
+    cm = np.asarray(cm)
+    names = [str(c) for c in class_names]
+    fig = go.Figure(
+        go.Heatmap(
+            z=cm,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=cm,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="predicted class",
+        yaxis_title="true class",
+        yaxis_autorange="reversed",
+        xaxis_type="category",
+        yaxis_type="category",
+    )
+    return fig
+
+
+def training_curves(history: pd.DataFrame, *, title: str = "Training curves") -> go.Figure:
+    """Loss and accuracy per epoch for the training and test sets, side by side."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for i, (split, name) in enumerate((("train", "training set"), ("test", "test set"))):
+        color = PALETTE[i]
+        fig.add_trace(
+            go.Scatter(
+                x=history["epoch"],
+                y=history[f"{split}_loss"],
+                name=name,
+                mode="lines+markers",
+                line={"color": color},
+                legendgroup=split,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=history["epoch"],
+                y=history[f"{split}_acc"],
+                name=name,
+                mode="lines+markers",
+                line={"color": color},
+                legendgroup=split,
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(title=title, hovermode="x unified")
+    return fig

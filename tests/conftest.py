@@ -1,0 +1,35 @@
+"""Shared test setup: a private ROBUSTCORE_HOME for the whole session, tiny cached models."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before robustcore is imported anywhere, so nothing touches ~/.robustcore.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="robustcore-test-"))
+os.environ["ROBUSTCORE_HOME"] = str(_SESSION_HOME)
+os.environ.setdefault("ROBUSTCORE_DEVICE", "cpu")
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    """The ROBUSTCORE_HOME shared by the tests that want cached models across tests."""
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def mnist5k():
+    from robustcore.data import load
+
+    return load("mnist5k")
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn(mnist5k):
+    """A small CNN trained for one epoch on mnist5k (cached in the session's zoo)."""
+    from robustcore.models import train_entry
+
+    return train_entry("small_cnn", mnist5k, {"epochs": 1, "seed": 0})

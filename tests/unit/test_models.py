@@ -1,0 +1,242 @@
+"""Architectures, training loop, model zoo and model uploads."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+import torch
+
+from robustcore.data import Dataset, load
+from robustcore.errors import ModelError, UploadError, ValidationError
+from robustcore.models import (
+    ARCHITECTURES,
+    TrainRecipe,
+    build_model,
+    compatible_architectures,
+    list_zoo,
+    load_torchscript,
+    load_user_weights,
+    recipe_key,
+    train,
+    train_entry,
+)
+from robustcore.models.zoo import zoo_dir
+
+
+def _tiny_dataset(n: int = 64, shape=(1, 12, 12), classes: int = 3, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.rand(n, *shape, generator=g) * 0.2
+    x[:, :, : shape[1] // 2] += (y.float() / classes).view(-1, 1, 1, 1)
+    x = x.clamp(0, 1)
+    return Dataset(
+        name=f"tiny{seed}",
+        x_train=x,
+        y_train=y,
+        x_test=x[:16].clone(),
+        y_test=y[:16].clone(),
+        num_classes=classes,
+        class_names=[str(i) for i in range(classes)],
+        modality="image",
+        bounds=(torch.zeros(shape), torch.ones(shape)),
+    )
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_architectures_give_logits(arch, shape):
+    model = build_model(arch, shape, 10)
+    out = model(torch.rand(2, *shape))
+    assert out.shape == (2, 10)
+
+
+def test_tabular_compatibility_and_errors():
+    assert compatible_architectures("tabular", (30,)) == ["logreg", "mlp"]
+    assert "small_cnn" in compatible_architectures("image", (1, 8, 8))
+    assert "lenet5" not in compatible_architectures("image", (1, 8, 8))
+    with pytest.raises(ModelError, match="Unknown architecture"):
+        build_model("vgg99", (1, 28, 28), 10)
+    with pytest.raises(ModelError, match="does not fit"):
+        build_model("small_cnn", (30,), 2)
+
+
+def test_recipe_validation_messages():
+    with pytest.raises(ValidationError, match="Learning rate must be at most"):
+        TrainRecipe(lr=5.0)
+    with pytest.raises(ValidationError, match="Optimizer must be one of"):
+        TrainRecipe(optimizer="rmsprop")
+    with pytest.raises(ValidationError, match="Unknown parameter"):
+        TrainRecipe.from_dict({"epoch": 3})
+    with pytest.raises(ValidationError, match="whole number"):
+        TrainRecipe(epochs=2.5)
+    assert TrainRecipe(epochs=3.0).epochs == 3
+
+
+def test_training_learns_and_is_deterministic():
+    ds = _tiny_dataset()
+    a = train_entry("mlp", ds, {"epochs": 8, "lr": 0.01, "batch_size": 16})
+    assert a.metrics["test_acc"] > 0.9
+    assert list(a.history.columns) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "seconds",
+    ]
+    assert a.history["train_loss"].iloc[-1] < a.history["train_loss"].iloc[0]
+    # Same recipe on a copy of the data (same fingerprint) -> served from the zoo.
+    ds2 = _tiny_dataset()
+    b = train_entry("mlp", ds2, {"epochs": 8, "lr": 0.01, "batch_size": 16})
+    assert b.key == a.key and b.from_cache
+    # Retraining from scratch elsewhere gives identical weights (seeded).
+    from robustcore.models.training import fit
+
+    m = build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+    fit(m, ds, TrainRecipe(epochs=8, lr=0.01, batch_size=16), device=torch.device("cpu"))
+    for p, q in zip(m.parameters(), a.model.parameters(), strict=False):
+        assert torch.allclose(p, q)
+
+
+def test_zoo_key_depends_on_data_recipe_and_extra():
+    ds, other = _tiny_dataset(seed=0), _tiny_dataset(seed=1)
+    r = TrainRecipe(epochs=1)
+    k = recipe_key("mlp", ds, r)
+    assert k != recipe_key("mlp", other, r)
+    assert k != recipe_key("mlp", ds, r.replace(lr=0.01))
+    assert k != recipe_key("mlp", ds, r, {"defense": "adv"})
+    assert k != recipe_key("logreg", ds, r)
+
+
+def test_noise_augmentation_and_train_size_change_the_model():
+    ds = _tiny_dataset()
+    base = train_entry("logreg", ds, {"epochs": 2})
+    noisy = train_entry("logreg", ds, {"epochs": 2, "noise_std": 0.3})
+    small = train_entry("logreg", ds, {"epochs": 2, "train_size": 10})
+    assert len({base.key, noisy.key, small.key}) == 3
+    w = [e.model[1].weight for e in (base, noisy, small)]
+    assert not torch.allclose(w[0], w[1]) and not torch.allclose(w[0], w[2])
+
+
+def test_cancelled_training_leaves_nothing_behind():
+    ds = _tiny_dataset(seed=3)
+
+    class Stop(Exception):
+        pass
+
+    def progress(frac, msg):
+        if frac > 0.3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_entry("mlp", ds, {"epochs": 5, "batch_size": 8}, progress=progress)
+    key = recipe_key("mlp", ds, TrainRecipe(epochs=5, batch_size=8))
+    assert not (zoo_dir() / key).exists()
+    assert not list(zoo_dir().glob(f".tmp-{key}*"))
+
+
+def test_divergence_is_reported():
+    ds = _tiny_dataset(seed=4)
+    ds.x_train = ds.x_train * 3e38
+    with pytest.raises(ModelError, match="Lower the learning rate"):
+        train_entry("logreg", ds, {"epochs": 1, "lr": 1.0, "optimizer": "sgd"})
+
+
+def test_concurrent_identical_training_runs_once(monkeypatch):
+    import robustcore.models.zoo as zoo
+
+    calls = []
+    real_fit = zoo.fit
+
+    def counting_fit(*a, **k):
+        calls.append(1)
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr(zoo, "fit", counting_fit)
+    ds = _tiny_dataset(seed=5)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(train_entry("mlp", ds, {"epochs": 2}).key))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(results)) == 1
+
+
+def test_train_contract_and_listing():
+    ds = _tiny_dataset(seed=6)
+    model = train("logreg", ds, epochs=1)
+    assert isinstance(model, torch.nn.Module) and not model.training
+    assert all(not p.requires_grad for p in model.parameters())
+    assert (list_zoo()["dataset"] == ds.name).any()
+
+
+def test_user_weights_round_trip_and_bad_files():
+    ds = _tiny_dataset(seed=7)
+    entry = train_entry("mlp", ds, {"epochs": 1})
+    buf = io.BytesIO()
+    torch.save(entry.model.state_dict(), buf)
+    model = load_user_weights("mlp", ds, buf.getvalue())
+    x = ds.x_test[:4]
+    assert torch.allclose(model(x), entry.model(x))
+    # Wrapped state dict is accepted.
+    buf = io.BytesIO()
+    torch.save({"state_dict": entry.model.state_dict()}, buf)
+    load_user_weights("mlp", ds, buf.getvalue())
+    # Wrong architecture.
+    buf = io.BytesIO()
+    torch.save(entry.model.state_dict(), buf)
+    with pytest.raises(ModelError, match="do not fit"):
+        load_user_weights("logreg", ds, buf.getvalue())
+    # Garbage, empty and oversized files.
+    with pytest.raises(UploadError, match="not a weights file"):
+        load_user_weights("mlp", ds, b"not a torch file at all")
+    with pytest.raises(UploadError, match="empty"):
+        load_user_weights("mlp", ds, b"")
+    with pytest.raises(UploadError, match="limit"):
+        load_user_weights("mlp", ds, b"x" * 2048, max_bytes=1024)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_objects_are_refused():
+    ds = _tiny_dataset(seed=8)
+    buf = io.BytesIO()
+    torch.save({"w": _Evil()}, buf)
+    with pytest.raises(UploadError):
+        load_user_weights("mlp", ds, buf.getvalue())
+
+
+def test_torchscript_round_trip_and_shape_check():
+    ds = _tiny_dataset(seed=9)
+    entry = train_entry("small_cnn", ds, {"epochs": 1})
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.trace(entry.model, ds.x_test[:2]), buf)
+    model = load_torchscript(buf.getvalue(), ds)
+    assert torch.allclose(model(ds.x_test[:3]), entry.model(ds.x_test[:3]), atol=1e-6)
+    wrong = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 7))
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(wrong), buf)
+    with pytest.raises(ModelError, match="logits of shape"):
+        load_torchscript(buf.getvalue(), ds)
+    with pytest.raises(UploadError, match="TorchScript"):
+        load_torchscript(b"garbage", ds)
+
+
+def test_default_model_reaches_good_accuracy(tiny_cnn):
+    # One epoch of the small CNN on 4,000 MNIST digits already beats 85% test accuracy.
+    assert tiny_cnn.metrics["test_acc"] > 0.85
+
+
+def test_tabular_training():
+    ds = load("breast_cancer")
+    entry = train_entry("logreg", ds, {"epochs": 10})
+    assert entry.metrics["test_acc"] > 0.9
