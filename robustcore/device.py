@@ -47,9 +47,14 @@ def get_device(preferred: str | None = None) -> torch.device:
             raise ValidationError(
                 f"Device {wanted!r} was requested but CUDA is not available here."
             )
-        if wanted == "mps" and not _mps_available():
-            raise ValidationError("Device 'mps' was requested but MPS is not available here.")
-        return torch.device(wanted)
+        if wanted.startswith("mps") and not _mps_available():
+            raise ValidationError(f"Device {wanted!r} was requested but MPS is not available here.")
+        try:
+            return torch.device(wanted)
+        except RuntimeError:
+            raise ValidationError(
+                f"Unknown device {wanted!r}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'."
+            ) from None
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _mps_available():
@@ -89,6 +94,8 @@ def configure_threads(n: int | None = None) -> int:
                 ) from exc
         else:
             n = min(os.cpu_count() or 1, 8)
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise ValidationError(f"Thread count must be a whole number, got {n!r}.")
     if n < 1:
         raise ValidationError(f"Thread count must be at least 1, got {n}.")
     if torch.get_num_threads() != n:

@@ -205,9 +205,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if info.low is not None or info.high is not None:
             extra += f"; range {info.low}..{info.high}"
         extra += ")"
-        kwargs["help"] = (info.help or info.title) + extra
+        # argparse %-formats help text: a literal "%" (e.g. "10% of") must be doubled.
+        kwargs["help"] = ((info.help or info.title) + extra).replace("%", "%%")
         if info.choices is not None:
-            kwargs["choices"] = list(info.choices)
+            # Flags arrive as text and are coerced later, so compare against the text forms
+            # (otherwise an int choice such as 3 could never be given as "--flag 3").
+            kwargs["choices"] = [str(c) for c in info.choices]
         if info.type is bool:
             kwargs["type"] = str
             kwargs["metavar"] = "true|false"

@@ -35,7 +35,7 @@ from ..device import get_device
 from ..errors import ModelError, UploadError, ValidationError
 from ..hashing import stable_hash
 from ..paths import subdir
-from .architectures import ARCHITECTURES, build_model
+from .architectures import ARCHITECTURES, build_model, compatible_architectures
 from .training import BatchHook, ProgressFn, TrainRecipe, evaluate, fit
 
 MAX_UPLOAD_BYTES = 200 * 2**20
@@ -315,6 +315,25 @@ def _check_size(data: bytes, max_bytes: int) -> None:
         raise UploadError("The file is empty.")
 
 
+def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
+        raise UploadError(
+            "This is not a weights file torch can read safely (expected a state_dict saved "
+            f"with torch.save; pickled objects are refused): {str(exc)[:300]}"
+        ) from exc
+    if isinstance(state, Mapping):
+        for wrapper in ("state_dict", "model_state_dict"):
+            if wrapper in state and isinstance(state[wrapper], Mapping):
+                state = state[wrapper]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise UploadError("Expected a state_dict: a mapping from parameter names to tensors.")
+    return dict(state)
+
+
 def load_user_weights(
     arch: str,
     dataset: Dataset | str,
@@ -327,37 +346,36 @@ def load_user_weights(
 
     The file is read with ``torch.load(..., weights_only=True)``: tensors only, never
     arbitrary pickled objects. A dict wrapping the weights under ``state_dict`` or
-    ``model_state_dict`` is accepted too.
+    ``model_state_dict`` is accepted too. ``arch="auto"`` tries every architecture that
+    fits the dataset and keeps the one whose parameter names and shapes match exactly.
     """
     _check_size(data, max_bytes)
     ds = _resolve_dataset(dataset)
     device = device or get_device()
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
-        raise UploadError(
-            "This is not a weights file torch can read safely (expected a state_dict saved "
-            f"with torch.save; pickled objects are refused): {exc}"
-        ) from exc
-    if isinstance(state, Mapping):
-        for wrapper in ("state_dict", "model_state_dict"):
-            if wrapper in state and isinstance(state[wrapper], Mapping):
-                state = state[wrapper]
-    if not isinstance(state, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in state.values()
-    ):
-        raise UploadError("Expected a state_dict: a mapping from parameter names to tensors.")
-    model = build_model(arch, ds.input_shape, ds.num_classes)
-    try:
-        model.load_state_dict(dict(state), strict=True)
-    except RuntimeError as exc:
+    state = _read_state_dict(data)
+    candidates = compatible_architectures(ds.modality, ds.input_shape) if arch == "auto" else [arch]
+    errors = []
+    for name in candidates:
+        model = build_model(name, ds.input_shape, ds.num_classes)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            errors.append((name, str(exc)))
+            continue
+        model = _freeze(model, device)
+        _check_outputs(model, ds, device)
+        model.robustcore_arch = name  # type: ignore[attr-defined]
+        return model
+    if arch == "auto":
         raise ModelError(
-            f"These weights do not fit the {arch!r} architecture for {ds.name} "
-            f"(input {ds.input_shape}, {ds.num_classes} classes): {str(exc)[:600]}"
-        ) from exc
-    model = _freeze(model, device)
-    _check_outputs(model, ds, device)
-    return model
+            f"These weights match none of the architectures for {ds.name} "
+            f"({', '.join(candidates)}; input {ds.input_shape}, {ds.num_classes} classes). "
+            "Save the state_dict of one of them, or upload a TorchScript file instead."
+        )
+    raise ModelError(
+        f"These weights do not fit the {arch!r} architecture for {ds.name} "
+        f"(input {ds.input_shape}, {ds.num_classes} classes): {errors[0][1][:600]}"
+    )
 
 
 def load_torchscript(

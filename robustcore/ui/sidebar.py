@@ -112,12 +112,13 @@ def _train_controls(ds: Dataset) -> None:
 def _upload_controls(ds: Dataset, source: str) -> None:
     arch = None
     if source == "weights":
-        archs = compatible_architectures(ds.modality, ds.input_shape)
+        archs = ["auto", *compatible_architectures(ds.modality, ds.input_shape)]
         arch = st.selectbox(
             "Architecture of the weights",
             archs,
             key="rc_upload_arch",
-            format_func=lambda a: ARCHITECTURES[a].title,
+            format_func=lambda a: "Detect from the file" if a == "auto" else ARCHITECTURES[a].title,
+            help="The built-in architecture these weights were trained with.",
         )
     kind = "state_dict saved with torch.save" if source == "weights" else "torch.jit.save file"
     up = st.file_uploader(
@@ -134,6 +135,7 @@ def _upload_controls(ds: Dataset, source: str) -> None:
     try:
         if source == "weights":
             model = load_user_weights(arch, ds, data, max_bytes=MAX_UPLOAD_MB * 2**20)
+            arch = getattr(model, "robustcore_arch", arch)
         else:
             model = load_torchscript(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
     except RobustcoreError as exc:

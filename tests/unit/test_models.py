@@ -240,3 +240,16 @@ def test_tabular_training():
     ds = load("breast_cancer")
     entry = train_entry("logreg", ds, {"epochs": 10})
     assert entry.metrics["test_acc"] > 0.9
+
+
+def test_user_weights_architecture_is_detected():
+    ds = _tiny_dataset(seed=10)
+    entry = train_entry("lenet5", ds, {"epochs": 1})
+    buf = io.BytesIO()
+    torch.save(entry.model.state_dict(), buf)
+    model = load_user_weights("auto", ds, buf.getvalue())
+    assert model.robustcore_arch == "lenet5"
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, buf)
+    with pytest.raises(ModelError, match="match none of the architectures"):
+        load_user_weights("auto", ds, buf.getvalue())

@@ -1,0 +1,100 @@
+"""AppTest: every listed page runs; the Home page trains, loads, uploads and cancels."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import torch
+
+from robustcore.ui.shell import PAGES
+
+from helpers.apptest import has_metric, metric, new_app, run_until
+
+
+def test_every_listed_page_runs_without_exception():
+    for section, pages in PAGES.items():
+        for path, title, _icon in pages:
+            at = new_app()
+            at.switch_page(path).run()
+            assert not at.exception, (section, title, [e.value for e in at.exception])
+            assert at.title, f"page {title} shows no title"
+
+
+def test_home_trains_the_default_model_and_shows_results():
+    at = new_app().run()
+    assert not at.exception
+    assert any("Get started" in i.value for i in at.info)
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, has_metric("Clean test accuracy"))
+    acc = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
+    assert acc > 0.9
+    assert len(at.get("plotly_chart")) == 3  # training curves, confusion matrix, samples
+    assert any("Current model" in s.value for s in at.sidebar.success)
+    # A new session finds the default model in the store and shows it at once.
+    t0 = time.monotonic()
+    again = new_app().run()
+    assert has_metric("Clean test accuracy")(again)
+    assert time.monotonic() - t0 < 10
+
+
+def test_training_can_be_cancelled():
+    at = new_app().run()
+    at.sidebar.selectbox(key="rc_arch").set_value("lenet5")
+    at.sidebar.slider(key="rc_recipe.epochs").set_value(60)
+    at.sidebar.button(key="rc_train").click().run()
+    run_until(at, lambda a: len(a.sidebar.button) > 0 and any(
+        b.label == "Cancel" for b in a.sidebar.button), timeout=30)
+    at.sidebar.button(key="rc_cancel.model").click().run()
+    run_until(at, lambda a: any("cancelled" in w.value for w in a.sidebar.warning), timeout=60)
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_bad_upload_gives_a_clear_message():
+    at = new_app().run()
+    at.sidebar.selectbox(key="rc_dataset_choice").set_value("__upload__").run()
+    at.sidebar.get("file_uploader")[0].upload("junk.npz", b"this is not a zip file").run()
+    assert not at.exception
+    assert at.sidebar.error, "expected an error message for a corrupt upload"
+    missing = _npz(x_train=np.zeros((10, 4), np.float32))
+    at.sidebar.get("file_uploader")[0].set_value(("partial.npz", missing, "application/zip"))
+    at.run()
+    assert any("y_train" in e.value for e in at.sidebar.error)
+
+
+def test_tabular_upload_trains():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    data = _npz(x_train=x[:240], y_train=y[:240], x_test=x[240:], y_test=y[240:])
+    at = new_app().run()
+    at.sidebar.selectbox(key="rc_dataset_choice").set_value("__upload__").run()
+    at.sidebar.get("file_uploader")[0].upload("blobs.npz", data, "application/zip").run()
+    assert not at.sidebar.error
+    assert at.sidebar.selectbox(key="rc_arch").options == ["Logistic regression", "MLP (256-128)"]
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, has_metric("Clean test accuracy"))
+    assert float(metric(at, "Clean test accuracy").rstrip("%")) > 85
+
+
+def test_uploaded_weights_are_evaluated(tiny_cnn):
+    buf = io.BytesIO()
+    torch.save(tiny_cnn.model.state_dict(), buf)
+    at = new_app().run()
+    at.sidebar.radio(key="rc_source").set_value("weights").run()
+    at.sidebar.get("file_uploader")[0].upload("mine.pt", b"garbage").run()
+    at.sidebar.button(key="rc_load_upload").click().run()
+    assert any("not a weights file" in e.value for e in at.sidebar.error)
+    at.sidebar.get("file_uploader")[0].set_value(("mine.pt", buf.getvalue(), "application/x"))
+    at.run()
+    at.sidebar.button(key="rc_load_upload").click()
+    run_until(at, lambda a: any("mine.pt" in s.value for s in a.sidebar.success))
+    shown = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
+    assert abs(shown - tiny_cnn.metrics["test_acc"]) < 0.001
+    assert any("no training curves" in i.value for i in at.info)

@@ -1,0 +1,38 @@
+"""Helpers for Streamlit AppTest tests of the pages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+def new_app() -> AppTest:
+    """A fresh browser session on the app (the shared run store and zoo persist)."""
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120.0) -> AppTest:
+    """Rerun the script (as the progress fragment would) until ``done(at)`` or timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; page shows: {[m.value for m in at.markdown]}")
+        time.sleep(0.25)
+
+
+def has_metric(label: str) -> Callable[[AppTest], bool]:
+    return lambda at: any(m.label == label for m in at.metric)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)

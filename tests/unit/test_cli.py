@@ -1,0 +1,160 @@
+"""The command line: ``python -m robustcore <command>`` (robustcore.cli)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robustcore.cli import main
+
+# An unusual seed so that no other test's in-memory zoo entry can answer for this recipe,
+# and a learning rate at which one epoch of logistic regression learns something.
+TRAIN_ARGS = ["train", "--arch", "logreg", "--dataset", "digits", "--epochs", "1"]
+TRAIN_ARGS += ["--seed", "4321", "--lr", "0.05"]
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory):
+    """A private ROBUSTCORE_HOME for this module, so stored runs start empty."""
+    home = tmp_path_factory.mktemp("cli-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROBUSTCORE_HOME", str(home))
+        mp.setenv("ROBUSTCORE_DEVICE", "cpu")
+        yield home
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(cli_home):
+    """Run the same ``train`` command twice; the second must come from the store."""
+    first = _run(TRAIN_ARGS)
+    second = _run(TRAIN_ARGS)
+    return first, second
+
+
+def test_datasets_lists_mnist5k_first(capsys, cli_home):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[0] == "mnist5k"
+    assert "offline" in lines[0].split()
+    names = [line.split()[0] for line in lines]
+    assert {"digits", "breast_cancer", "cifar10"} <= set(names)
+    assert "download" in lines[names.index("cifar10")].split()
+
+
+def test_module_entry_point_subprocess(cli_home):
+    env = dict(os.environ)
+    assert env["ROBUSTCORE_HOME"] == str(cli_home)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "robustcore", "datasets"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0].split()
+    assert first[0] == "mnist5k" and "offline" in first
+
+
+def test_bad_flag_value_exits_2(capsys, cli_home):
+    rc = main(["train", "--arch", "logreg", "--dataset", "digits", "--lr", "5"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.err.strip() == "error: Learning rate must be at most 1.0; got 5.0."
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--epochs", "1.5", "Epochs must be a whole number, got '1.5'."),
+        ("--batch-size", "0", "Batch size must be at least 1; got 0."),
+        ("--weight-decay", "nan", "Weight decay must be a finite number, got nan."),
+    ],
+)
+def test_other_bad_flag_values(capsys, cli_home, flag, value, message):
+    rc = main(["train", "--arch", "logreg", "--dataset", "digits", flag, value])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_argparse_errors_exit_2(capsys, cli_home):
+    for argv in (["train", "--arch", "nope"], ["train", "--optimizer", "rmsprop"], []):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    assert "invalid choice: 'rmsprop'" in capsys.readouterr().err
+
+
+def test_unknown_dataset_exits_2(capsys, cli_home):
+    rc = main(["train", "--arch", "logreg", "--dataset", "nope", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "error: Unknown dataset 'nope'. Known datasets: mnist5k, digits" in err
+    assert "cifar10" in err
+
+
+def test_train_prints_json(trained):
+    (rc, out, _err), _ = trained
+    assert rc == 0
+    result = json.loads(out)
+    assert len(result["run_key"]) == 20
+    assert result["from_store"] is False
+    assert 0.5 < result["clean_accuracy"] <= 1.0
+    assert result["arch"] == "logreg" and result["dataset"] == "digits"
+    assert result["n_test"] == 360
+
+
+def test_second_identical_train_is_from_store(trained):
+    (_, out1, _), (rc, out2, _) = trained
+    assert rc == 0
+    first, second = json.loads(out1), json.loads(out2)
+    assert second["from_store"] is True
+    assert second["run_key"] == first["run_key"]
+    assert second["clean_accuracy"] == first["clean_accuracy"]
+    assert second["zoo_key"] == first["zoo_key"]
+
+
+def test_zoo_lists_trained_model(capsys, trained):
+    key = json.loads(trained[0][1])["zoo_key"]
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert key in out
+    row = next(line for line in out.splitlines() if key in line)
+    assert "logreg" in row and "digits" in row
+
+
+def test_runs_lists_trained_run(capsys, trained):
+    run_key = json.loads(trained[0][1])["run_key"]
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if run_key in line)
+    assert "train" in row and "done" in row
+    assert main(["runs", "--kind", "train"]) == 0
+    assert run_key in capsys.readouterr().out
+    assert main(["runs", "--kind", "no-such-kind"]) == 0
+    assert capsys.readouterr().out.strip() == "No stored runs."
+
+
+def test_empty_zoo_and_runs(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ROBUSTCORE_HOME", str(tmp_path))
+    assert main(["zoo"]) == 0
+    assert capsys.readouterr().out.strip() == "The zoo is empty."
+    assert main(["runs"]) == 0
+    assert capsys.readouterr().out.strip() == "No stored runs."
