@@ -20,6 +20,7 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
 def navigation() -> st.navigation:
     """Build ``st.navigation`` from :data:`PAGES` (sections of DESIGN.md's page map)."""
     configure_threads()
+    st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
     sections = {
         section: [
             st.Page(str(ROOT / path), title=title, icon=icon, default=(path == "pages/home.py"))

@@ -78,10 +78,11 @@ def _dataset_picker() -> Dataset | None:
 
 
 def _describe(ds: Dataset) -> None:
-    st.caption(
-        f"{ds.description or ds.name} · {ds.n_train:,} train / {ds.n_test:,} test · "
-        f"{ds.num_classes} classes · input {'×'.join(map(str, ds.input_shape))}"
-    )
+    sizes = f"{ds.n_train:,} train / {ds.n_test:,} test"
+    text = ds.description or ds.name
+    if sizes not in text:
+        text += f" · {sizes}"
+    st.caption(f"{text} · {ds.num_classes} classes · input {'×'.join(map(str, ds.input_shape))}")
 
 
 def _train_controls(ds: Dataset) -> None:

@@ -7,10 +7,9 @@ import time
 
 import numpy as np
 import torch
+from helpers.apptest import has_metric, metric, new_app, run_until
 
 from robustcore.ui.shell import PAGES
-
-from helpers.apptest import has_metric, metric, new_app, run_until
 
 
 def test_every_listed_page_runs_without_exception():
@@ -44,8 +43,11 @@ def test_training_can_be_cancelled():
     at.sidebar.selectbox(key="rc_arch").set_value("lenet5")
     at.sidebar.slider(key="rc_recipe.epochs").set_value(60)
     at.sidebar.button(key="rc_train").click().run()
-    run_until(at, lambda a: len(a.sidebar.button) > 0 and any(
-        b.label == "Cancel" for b in a.sidebar.button), timeout=30)
+    run_until(
+        at,
+        lambda a: len(a.sidebar.button) > 0 and any(b.label == "Cancel" for b in a.sidebar.button),
+        timeout=30,
+    )
     at.sidebar.button(key="rc_cancel.model").click().run()
     run_until(at, lambda a: any("cancelled" in w.value for w in a.sidebar.warning), timeout=60)
 
@@ -98,3 +100,23 @@ def test_uploaded_weights_are_evaluated(tiny_cnn):
     shown = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
     assert abs(shown - tiny_cnn.metrics["test_acc"]) < 0.001
     assert any("no training curves" in i.value for i in at.info)
+
+
+def test_a_failing_training_job_shows_the_error_and_stores_no_model(monkeypatch):
+    import robustcore.ui.sidebar as sidebar
+    from robustcore.errors import ModelError
+
+    def failing_job(arch, ds, recipe):
+        def job(ctx):
+            ctx.progress(0.1, "starting")
+            raise ModelError("Training diverged in epoch 1 (loss is nan). Lower the learning rate.")
+
+        return job
+
+    monkeypatch.setattr(sidebar, "train_job", failing_job)
+    at = new_app().run()
+    at.sidebar.slider(key="rc_recipe.epochs").set_value(7)
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, lambda a: bool(a.sidebar.error), timeout=30)
+    assert "Lower the learning rate" in at.sidebar.error[0].value
+    assert not at.exception

@@ -38,6 +38,10 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 60.0
 SERVER_STOP_TIMEOUT_S = 10.0
 
+# The running server's (stdout, stderr) log files and process, for failure reports.
+_SERVER_LOGS: list[Path] = []
+_SERVER_PROC: list[subprocess.Popen] = []
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/e2e is an ``e2e`` test (so ``-m "not e2e"`` skips it)."""
@@ -67,6 +71,13 @@ def _tail(path: Path, n: int = 4000) -> str:
     except OSError:
         return "<no output captured>"
     return text[-n:] if text else "<empty>"
+
+
+def _server_output() -> str:
+    if not _SERVER_LOGS:
+        return "<no streamlit server was started>"
+    out_path, err_path = _SERVER_LOGS
+    return f"--- stdout ---\n{_tail(out_path)}\n--- stderr ---\n{_tail(err_path)}"
 
 
 def _healthy(url: str) -> bool:
@@ -109,27 +120,25 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--server.fileWatcherType",
         "none",
     ]
+    _SERVER_LOGS[:] = [out_path, err_path]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
         )
-
-    def server_output() -> str:
-        return f"--- stdout ---\n{_tail(out_path)}\n--- stderr ---\n{_tail(err_path)}"
-
+    _SERVER_PROC[:] = [proc]
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not _healthy(f"{base_url}/_stcore/health"):
             if proc.poll() is not None:
                 pytest.fail(
                     f"streamlit exited with code {proc.returncode} before becoming healthy\n"
-                    + server_output(),
+                    + _server_output(),
                     pytrace=False,
                 )
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"streamlit was not healthy at {base_url} after "
-                    f"{SERVER_START_TIMEOUT_S:.0f} s\n" + server_output(),
+                    f"{SERVER_START_TIMEOUT_S:.0f} s\n" + _server_output(),
                     pytrace=False,
                 )
             time.sleep(0.25)
@@ -137,7 +146,7 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if proc.poll() is not None:
             pytest.fail(
                 f"streamlit died during the e2e session (code {proc.returncode})\n"
-                + server_output(),
+                + _server_output(),
                 pytrace=False,
             )
     finally:
@@ -148,7 +157,26 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        _SERVER_LOGS.clear()
+        _SERVER_PROC.clear()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _fail_if_server_died() -> None:
+    if _SERVER_PROC and _SERVER_PROC[0].poll() is not None:
+        pytest.fail(
+            f"the streamlit server died (exit code {_SERVER_PROC[0].returncode})\n"
+            + _server_output(),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _server_alive() -> Iterator[None]:
+    """Fail a test with the server's output if the server is found dead before or after it."""
+    _fail_if_server_died()
+    yield
+    _fail_if_server_died()
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +207,8 @@ def page(browser, request: pytest.FixtureRequest):
     """A fresh context and page (a new Streamlit session each time).
 
     ``page.errors`` collects uncaught page errors and console errors, as strings.
-    On a failed test a full-page screenshot goes to ``test-artifacts/``.
+    On a failed test a full-page screenshot goes to ``test-artifacts/`` and the tail of the
+    server's output is printed (shown in the failure report).
     """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
@@ -207,4 +236,6 @@ def page(browser, request: pytest.FixtureRequest):
                 pg.screenshot(path=str(ARTIFACTS / f"FAILED_{name}.png"), full_page=True)
             except Exception as exc:  # best effort: never mask the test's own failure
                 print(f"could not save a failure screenshot: {exc}")
+            print("browser errors:", *errors, sep="\n  ")
+            print("streamlit server output:\n" + _server_output())
         context.close()
