@@ -35,6 +35,18 @@ def train_spec(arch: str, dataset: Dataset, recipe: TrainRecipe) -> dict[str, An
     }
 
 
+def sample_indices(
+    pred: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, k: int = N_SAMPLES
+) -> torch.Tensor:
+    """Test indices worth looking at: up to ``k // 2`` of the most confident mistakes, then
+    the first correctly classified examples, ``k`` in all (in test-set order)."""
+    k = min(k, int(y.shape[0]))
+    wrong = torch.nonzero(pred != y).flatten()
+    wrong = wrong[torch.argsort(conf[wrong], descending=True)][: k // 2]
+    right = torch.nonzero(pred == y).flatten()[: k - wrong.numel()]
+    return torch.sort(torch.cat([wrong, right])).values
+
+
 def model_report(model: torch.nn.Module, dataset: Dataset) -> RunResult:
     """Clean accuracy, confusion matrix, per-class accuracy and sample predictions."""
     logits = predict_logits(model, dataset.x_test)
@@ -51,18 +63,19 @@ def model_report(model: torch.nn.Module, dataset: Dataset) -> RunResult:
             "support": cm.sum(axis=1),
         }
     )
-    k = min(N_SAMPLES, dataset.n_test)
+    idx = sample_indices(pred, y, conf)
     samples = pd.DataFrame(
         {
-            "index": np.arange(k),
-            "true": [names[i] for i in y[:k].tolist()],
-            "predicted": [names[i] for i in pred[:k].tolist()],
-            "confidence": conf[:k].numpy(),
+            "index": idx.numpy(),
+            "true": [names[i] for i in y[idx].tolist()],
+            "predicted": [names[i] for i in pred[idx].tolist()],
+            "confidence": conf[idx].numpy(),
+            "correct": (pred[idx] == y[idx]).numpy(),
         }
     )
     artifacts: dict[str, Any] = {}
     if dataset.modality == "image":
-        artifacts["sample_images"] = dataset.x_test[:k].cpu().numpy().astype(np.float32)
+        artifacts["sample_images"] = dataset.x_test[idx].cpu().numpy().astype(np.float32)
     return RunResult(
         metrics={
             "clean_accuracy": float((pred == y).float().mean().item()),

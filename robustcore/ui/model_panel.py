@@ -77,6 +77,10 @@ def model_overview(record: RunRecord, ds: Dataset, ref: ModelRef) -> None:
         )
     with tabs[2]:
         samples = record.table("samples")
+        st.caption(
+            "Test images: the model's most confident mistakes first (up to half the grid), "
+            "then correctly classified ones; ✓/✗ marks whether the prediction is right."
+        )
         if ds.modality == "image" and "sample_images" in record.artifact_names:
             imgs = record.artifact("sample_images")
             titles = [

@@ -253,3 +253,14 @@ def test_user_weights_architecture_is_detected():
     torch.save({"w": torch.zeros(3)}, buf)
     with pytest.raises(ModelError, match="match none of the architectures"):
         load_user_weights("auto", ds, buf.getvalue())
+
+
+def test_sample_indices_show_confident_mistakes_first():
+    from robustcore.runs.train_job import sample_indices
+
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    pred = torch.tensor([0, 2, 2, 1, 1, 2, 0, 0])  # wrong at 1, 3, 7
+    conf = torch.tensor([0.9, 0.8, 0.9, 0.99, 0.9, 0.9, 0.9, 0.6])
+    idx = sample_indices(pred, y, conf, k=4)
+    assert idx.tolist() == [0, 1, 2, 3]  # two most confident mistakes (3, 1) + first right
+    assert sample_indices(pred, y, conf, k=100).numel() == 8
