@@ -1,4 +1,11 @@
-"""Canonical JSON and stable content hashes for cache keys (specs, model recipes)."""
+"""Canonical JSON and stable content hashes for cache keys (run specs, model recipes).
+
+Only plain JSON values are accepted: dict (with text keys), list, tuple, str, int, float,
+bool and None; tuples count as lists. Anything else (a tensor, an array, an object) is
+refused with a :class:`~robustcore.errors.ValidationError` naming where it sits. NaN and
+infinities are refused. Types are kept (``1`` and ``1.0`` differ); floats are written in
+Python's shortest round-trip form.
+"""
 
 from __future__ import annotations
 
@@ -11,35 +18,58 @@ from typing import Any
 from .errors import ValidationError
 
 
-def _plain(value: Any, path: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
+def _path_text(path: tuple[str | int, ...], root: str) -> str:
+    return root + "".join(f"[{part!r}]" for part in path)
+
+
+def _plain(value: Any, path: tuple[str | int, ...], root: str) -> Any:
+    if value is None or isinstance(value, bool):
+        return value if value is None else bool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{path} is {value}; specs must hold finite numbers.")
-        return value
+            raise ValidationError(
+                f"{_path_text(path, root)} is {value!r}; specs must hold finite numbers "
+                "(NaN and infinity have no JSON form)."
+            )
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
     if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ValidationError(f"{path} has a non-text key {k!r}; keys must be text.")
-            out[k] = _plain(v, f"{path}[{k!r}]")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"{_path_text(path, root)} has a non-text key {key!r} of type "
+                    f"{type(key).__name__}; spec dictionaries must have string keys."
+                )
+            out[str.__str__(key)] = _plain(item, (*path, key), root)
         return out
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, list | tuple):
+        return [_plain(item, (*path, index), root) for index, item in enumerate(value)]
     raise ValidationError(
-        f"{path} has type {type(value).__name__}; specs must be plain JSON values "
-        "(numbers, text, booleans, lists, dicts)."
+        f"{_path_text(path, root)} has type {type(value).__name__}; specs must be plain JSON "
+        "values (dict, list, tuple, str, int, float, bool, None)."
     )
+
+
+def to_plain(value: Any, *, root: str = "spec") -> Any:
+    """A copy of ``value`` made only of built-in JSON types (tuples become lists)."""
+    return _plain(value, (), root)
 
 
 def canonical_json(value: Any, *, root: str = "spec") -> str:
     """JSON text that is identical for equal values regardless of key order."""
-    return json.dumps(_plain(value, root), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return json.dumps(
+        to_plain(value, root=root),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
 
 
 def stable_hash(value: Any, *, length: int = 20, root: str = "spec") -> str:
     """First ``length`` hex digits of the SHA-256 of :func:`canonical_json`."""
-    return hashlib.sha256(canonical_json(value, root=root).encode()).hexdigest()[:length]
+    return hashlib.sha256(canonical_json(value, root=root).encode("utf-8")).hexdigest()[:length]

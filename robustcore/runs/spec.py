@@ -23,53 +23,15 @@ Rules for the content:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ValidationError
+from ..hashing import canonical_json as _canonical_json
+from ..hashing import stable_hash, to_plain
 
 KEY_LENGTH = 20
 """Number of hex digits of the sha256 digest kept in a key."""
-
-
-def _path_text(path: tuple[str | int, ...], root: str) -> str:
-    return root + "".join(f"[{part!r}]" for part in path)
-
-
-def _plain(value: Any, path: tuple[str | int, ...], root: str) -> Any:
-    """A copy of ``value`` made only of built-in JSON types, or a ValidationError."""
-    if value is None or isinstance(value, bool):
-        return value if value is None else bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValidationError(
-                f"{_path_text(path, root)} is {value!r}; specs must hold finite numbers "
-                "(NaN and infinity have no JSON form)"
-            )
-        return float(value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ValidationError(
-                    f"{_path_text(path, root)} has a key {key!r} of type "
-                    f"{type(key).__name__}; spec dictionaries must have string keys"
-                )
-            out[str.__str__(key)] = _plain(item, (*path, key), root)
-        return out
-    if isinstance(value, list | tuple):
-        return [_plain(item, (*path, index), root) for index, item in enumerate(value)]
-    raise ValidationError(
-        f"{_path_text(path, root)} has type {type(value).__name__}; specs must be plain JSON "
-        "values (dict, list, tuple, str, int, float, bool, None)"
-    )
 
 
 def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +49,7 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             "spec['kind'] is missing or not a non-empty string; every spec needs a kind "
             "such as 'train' or 'whitebox.sweep'"
         )
-    return _plain(spec, (), "spec")
+    return to_plain(spec, root="spec")
 
 
 def canonical_json(spec: Mapping[str, Any]) -> str:
@@ -95,13 +57,7 @@ def canonical_json(spec: Mapping[str, Any]) -> str:
 
     This is the text that is hashed into :func:`spec_key` and stored with a run.
     """
-    return json.dumps(
-        normalize_spec(spec),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    )
+    return _canonical_json(normalize_spec(spec))
 
 
 def spec_key(spec: Mapping[str, Any]) -> str:
@@ -110,5 +66,4 @@ def spec_key(spec: Mapping[str, Any]) -> str:
     Raises:
         ValidationError: see :func:`normalize_spec`.
     """
-    digest = hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
-    return digest[:KEY_LENGTH]
+    return stable_hash(normalize_spec(spec), length=KEY_LENGTH)

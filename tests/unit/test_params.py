@@ -298,7 +298,7 @@ def test_canonical_json_rejects_non_json_types_with_path():
 
 
 def test_canonical_json_rejects_non_text_keys():
-    with pytest.raises(ValidationError, match=r"spec\['a'\] has a non-text key 1"):
+    with pytest.raises(ValidationError, match=r"spec\['a'\] has a non-text key 1 "):
         canonical_json({"a": {1: "one"}})
 
 
