@@ -176,23 +176,24 @@ def test_train_contract_and_listing():
     assert (list_zoo()["dataset"] == ds.name).any()
 
 
+def _saved(obj) -> bytes:
+    """What ``torch.save(obj, file)`` writes."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 def test_user_weights_round_trip_and_bad_files():
     ds = _tiny_dataset(seed=7)
     entry = train_entry("mlp", ds, {"epochs": 1})
-    buf = io.BytesIO()
-    torch.save(entry.model.state_dict(), buf)
-    model = load_user_weights("mlp", ds, buf.getvalue())
+    model = load_user_weights("mlp", ds, _saved(entry.model.state_dict()))
     x = ds.x_test[:4]
     assert torch.allclose(model(x), entry.model(x))
     # Wrapped state dict is accepted.
-    buf = io.BytesIO()
-    torch.save({"state_dict": entry.model.state_dict()}, buf)
-    load_user_weights("mlp", ds, buf.getvalue())
+    load_user_weights("mlp", ds, _saved({"state_dict": entry.model.state_dict()}))
     # Wrong architecture.
-    buf = io.BytesIO()
-    torch.save(entry.model.state_dict(), buf)
     with pytest.raises(ModelError, match="do not fit"):
-        load_user_weights("logreg", ds, buf.getvalue())
+        load_user_weights("logreg", ds, _saved(entry.model.state_dict()))
     # Garbage, empty and oversized files.
     with pytest.raises(UploadError, match="not a weights file"):
         load_user_weights("mlp", ds, b"not a torch file at all")
@@ -209,10 +210,8 @@ class _Evil:
 
 def test_pickled_objects_are_refused():
     ds = _tiny_dataset(seed=8)
-    buf = io.BytesIO()
-    torch.save({"w": _Evil()}, buf)
     with pytest.raises(UploadError):
-        load_user_weights("mlp", ds, buf.getvalue())
+        load_user_weights("mlp", ds, _saved({"w": _Evil()}))
 
 
 def test_torchscript_round_trip_and_shape_check():
@@ -245,14 +244,10 @@ def test_tabular_training():
 def test_user_weights_architecture_is_detected():
     ds = _tiny_dataset(seed=10)
     entry = train_entry("lenet5", ds, {"epochs": 1})
-    buf = io.BytesIO()
-    torch.save(entry.model.state_dict(), buf)
-    model = load_user_weights("auto", ds, buf.getvalue())
+    model = load_user_weights("auto", ds, _saved(entry.model.state_dict()))
     assert model.robustcore_arch == "lenet5"
-    buf = io.BytesIO()
-    torch.save({"w": torch.zeros(3)}, buf)
     with pytest.raises(ModelError, match="match none of the architectures"):
-        load_user_weights("auto", ds, buf.getvalue())
+        load_user_weights("auto", ds, _saved({"w": torch.zeros(3)}))
 
 
 def test_sample_indices_show_confident_mistakes_first():
