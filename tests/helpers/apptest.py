@@ -36,3 +36,14 @@ def has_metric(label: str) -> Callable[[AppTest], bool]:
 
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
+
+
+def trained_app(page: str | None = None, timeout: float = 300.0) -> AppTest:
+    """A session with the default model trained (or loaded from the zoo), on ``page``."""
+    at = new_app().run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, has_metric("Clean test accuracy"), timeout=timeout)
+    if page is not None:
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -1,0 +1,61 @@
+"""AppTest: the White-box attacks page runs a small sweep, shows its charts, a what-if and
+the sanity checks, and rejects a bad ε grid with a message."""
+
+from __future__ import annotations
+
+from helpers.apptest import has_metric, new_app, run_until, trained_app
+
+PAGE = "pages/whitebox.py"
+
+
+def _trained_app():
+    return trained_app(PAGE)
+
+
+def _small(at, eps="0, 0.1, 0.3"):
+    at.text_input(key="wb_eps_linf").set_value(eps)
+    at.slider(key="wb_n").set_value(60)
+    at.slider(key="wb_ncw").set_value(10)
+    at.slider(key="wb_a.cw.binary_search_steps").set_value(2)
+    at.number_input(key="wb_a.cw.max_iter").set_value(30)
+
+
+def test_page_without_model_explains_what_to_do():
+    at = new_app()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert any("No model yet" in i.value for i in at.info)
+
+
+def test_sweep_with_what_if_shows_curves_and_checks():
+    at = _trained_app()
+    _small(at)
+    at.checkbox(key="wb_compare").check()
+    at.number_input(key="wb_b.pgd.steps").set_value(20)
+    at.slider(key="wb_b.cw.binary_search_steps").set_value(2)
+    at.number_input(key="wb_b.cw.max_iter").set_value(30)
+    at.button[0].click()  # the form's submit button
+    at.run()
+    run_until(
+        at,
+        lambda a: has_metric("PGD accuracy at ε=0.3")(a)
+        and not any("still running" in c.value for c in a.caption),
+        timeout=240,
+    )
+    pgd = float(next(m.value for m in at.metric if m.label == "PGD accuracy at ε=0.3")[:-1])
+    clean = float(next(m.value for m in at.metric if m.label == "Clean accuracy")[:-1])
+    assert clean > 85 and pgd < 20, (clean, pgd)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3  # accuracy vs ε, C&W budget, gallery
+    curve = charts[0].proto.spec
+    assert "what-if" in curve and "chance" in curve
+    assert any("Unbounded attack reaches chance" in s.value for s in [*at.success, *at.warning])
+
+
+def test_bad_eps_grid_gives_a_message():
+    at = _trained_app()
+    _small(at, eps="0, abc")
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("ε grid" in e.value for e in at.error)
