@@ -1,0 +1,176 @@
+"""Properties of the white-box attacks, sweeps and sanity checks (tiny CNN, 64 images)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from robustcore.attacks.evasion import FGSM, PGD, WHITEBOX_ATTACKS, CarliniWagnerL2
+from robustcore.errors import ValidationError
+from robustcore.evaluation import (
+    check_iterative_beats_single_step,
+    check_monotone,
+    check_reaches_chance,
+    epsilon_sweep,
+    robust_accuracy,
+)
+
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def batch(mnist5k):
+    return mnist5k.x_test[:64], mnist5k.y_test[:64]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_cnn):
+    return tiny_cnn.model
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        FGSM(eps=0.2),
+        FGSM(eps=1.5, norm="l2"),
+        PGD(eps=0.2, steps=5),
+        PGD(eps=1.5, norm="l2", steps=5),
+        PGD(eps=0.1, steps=3, restarts=2),
+    ],
+    ids=str,
+)
+def test_perturbations_stay_in_the_ball_and_the_bounds(attack, model, batch):
+    x, y = batch
+    res = attack.run(model, x, y)
+    assert res.x_adv.shape == x.shape
+    assert float(res.x_adv.min()) >= 0.0 and float(res.x_adv.max()) <= 1.0
+    bound = res.linf if attack.norm == "linf" else res.l2
+    assert float(bound.max()) <= attack.eps + TOL
+    assert res.success.dtype == torch.bool and res.success.shape == y.shape
+
+
+def test_tabular_bounds_are_respected(model):
+    lo = torch.full((1, 28, 28), 0.2)
+    hi = torch.full((1, 28, 28), 0.6)
+    x = torch.rand(16, 1, 28, 28) * 0.4 + 0.2
+    y = torch.zeros(16, dtype=torch.long)
+    for atk in (FGSM(eps=0.5), PGD(eps=0.5, steps=3), CarliniWagnerL2(max_iter=5)):
+        res = atk.run(model, x, y, bounds=(lo, hi))
+        assert float(res.x_adv.min()) >= 0.2 - TOL and float(res.x_adv.max()) <= 0.6 + TOL
+
+
+@pytest.mark.parametrize("cls", [FGSM, PGD])
+def test_eps_zero_changes_nothing(cls, model, batch):
+    x, y = batch
+    res = cls(eps=0.0).run(model, x, y)
+    assert torch.equal(res.x_adv, x)
+
+
+def test_targeted_attacks_reach_the_target(model, batch):
+    x, y = batch
+    keep = y != 3
+    x, y = x[keep], y[keep]
+    res = PGD(eps=0.3, steps=20).run(model, x, y, targeted=True, target=3)
+    assert res.success.float().mean() > 0.9
+    assert torch.equal(res.success, res.pred == 3)
+    cw = CarliniWagnerL2().run(model, x[:8], y[:8], targeted=True, target=3)
+    assert bool(cw.success.all())
+
+
+def test_pgd_accuracy_does_not_rise_with_eps(model, batch):
+    x, y = batch
+    df = epsilon_sweep(model, x, y, PGD(steps=10), [0.0, 0.05, 0.1, 0.2, 0.3])
+    assert list(df.columns[:4]) == ["attack", "eps", "accuracy", "success_rate"]
+    acc = df["accuracy"].tolist()
+    assert all(b <= a + 0.03 for a, b in zip(acc, acc[1:], strict=False))
+    assert acc[-1] <= 0.1  # far below clean accuracy at ε = 0.3
+    assert df["mean_linf"].iloc[0] == 0.0
+
+
+def test_restarts_never_weaken_pgd(model, batch):
+    x, y = batch
+    one = PGD(eps=0.08, steps=5, seed=1).run(model, x, y)
+    three = PGD(eps=0.08, steps=5, restarts=3, seed=1).run(model, x, y)
+    assert bool((three.success | ~one.success).all())  # every success of one is kept
+    assert three.success.sum() >= one.success.sum()
+
+
+def test_iterative_beats_single_step(model, batch):
+    x, y = batch
+    fgsm = FGSM(eps=0.1).run(model, x, y)
+    pgd = PGD(eps=0.1, steps=10).run(model, x, y)
+    assert pgd.success.float().mean() >= fgsm.success.float().mean()
+
+
+def test_cw_finds_small_successful_perturbations(model, batch):
+    x, y = batch
+    res = CarliniWagnerL2(binary_search_steps=4, max_iter=60).run(model, x[:16], y[:16])
+    assert res.success.float().mean() == 1.0
+    assert 0.1 < float(res.l2.mean()) < 3.0
+    # The binary search shrinks the perturbation: more rounds never make it larger.
+    short = CarliniWagnerL2(binary_search_steps=1, initial_const=10.0, max_iter=60).run(
+        model, x[:16], y[:16]
+    )
+    both = res.success & short.success
+    assert float(res.l2[both].mean()) <= float(short.l2[both].mean()) + 1e-4
+
+
+def test_robust_accuracy_is_the_per_sample_worst_case(model, batch):
+    x, y = batch
+    ra = robust_accuracy(model, x, y, [FGSM(eps=0.1), PGD(eps=0.1, steps=5)])
+    assert ra.accuracy <= ra.per_attack["accuracy"].min() + 1e-9
+    assert ra.robust.shape == y.shape
+
+
+def test_bad_arguments_are_rejected(model, batch):
+    x, y = batch
+    with pytest.raises(ValidationError, match="target"):
+        PGD().run(model, x, y, targeted=True)
+    with pytest.raises(ValidationError, match="same length"):
+        FGSM().run(model, x, y[:3])
+    with pytest.raises(ValidationError, match="at least 0"):
+        FGSM(eps=-1)
+    with pytest.raises(ValidationError, match="one of"):
+        PGD(norm="l1")
+    with pytest.raises(ValidationError, match="between 0"):
+        epsilon_sweep(model, x, y, FGSM(), [-0.1])
+    with pytest.raises(ValidationError, match="budgeted"):
+        epsilon_sweep(model, x, y, CarliniWagnerL2(), [0.1])
+    assert set(WHITEBOX_ATTACKS) == {"fgsm", "pgd", "cw"}
+
+
+class _Masked(nn.Module):
+    """Gradient masking: quantising the input gives zero gradients everywhere."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(torch.round(x * 4) / 4)
+
+
+def test_sanity_checks_catch_gradient_masking(model, batch):
+    x, y = batch
+    ok = check_reaches_chance(model, x, y, 10, steps=10)
+    assert ok.status == "pass", ok.message
+    masked = check_reaches_chance(_Masked(model), x, y, 10, steps=10)
+    assert masked.status == "warn" and "gradient masking" in masked.message
+
+
+def test_sanity_checks_flag_a_rising_curve_and_a_weak_iterative_attack():
+    sweep = pd.DataFrame(
+        {
+            "attack": ["FGSM"] * 3 + ["PGD"] * 3,
+            "eps": [0.0, 0.1, 0.2] * 2,
+            "accuracy": [0.95, 0.5, 0.3, 0.95, 0.7, 0.9],
+            "n": [500] * 6,
+        }
+    )
+    checks = {c.name: c for c in check_monotone(sweep)}
+    assert checks["FGSM: monotone in ε"].status == "pass"
+    assert checks["PGD: monotone in ε"].status == "warn"
+    weak = check_iterative_beats_single_step(sweep)
+    assert weak.status == "warn" and "ε=0.1" in weak.message
