@@ -5,6 +5,8 @@ Commands:
   train                 train (or load from the zoo) a model; flags come from TrainRecipe
   zoo                   list the models stored in the zoo
   runs                  list the stored runs
+  attack fgsm|pgd|cw    run a white-box evaluation of a zoo model; flags come from the
+                        attack's declaration (e.g. attack pgd --steps 40 --eps-grid 0,0.1,0.3)
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ def _cmd_datasets(_: argparse.Namespace) -> int:
     return 0
 
 
+def _wait(job) -> None:
+    """Print the job's progress on stderr until it is done."""
+    last = -1
+    while not job.done:
+        pct = int(job.progress * 100)
+        if pct != last:
+            print(f"\r{job.message or job.state}: {pct:3d}%", end="", file=sys.stderr)
+            last = pct
+        job.wait(0.2)
+    print(file=sys.stderr)
+
+
 def _cmd_train(ns: argparse.Namespace) -> int:
     from .data import load
     from .models import TrainRecipe
@@ -35,18 +49,8 @@ def _cmd_train(ns: argparse.Namespace) -> int:
     recipe = from_namespace(TrainRecipe, ns)
     ds = load(ns.dataset)
 
-    def progress_print(job):
-        last = -1
-        while not job.done:
-            pct = int(job.progress * 100)
-            if pct != last:
-                print(f"\r{job.message or job.state}: {pct:3d}%", end="", file=sys.stderr)
-                last = pct
-            job.wait(0.2)
-        print(file=sys.stderr)
-
     job = get_runner().submit(train_spec(ns.arch, ds, recipe), train_job(ns.arch, ds, recipe))
-    progress_print(job)
+    _wait(job)
     if job.state != "done":
         print(f"error: run {job.state}: {job.error}", file=sys.stderr)
         return 1
@@ -72,7 +76,63 @@ def _cmd_runs(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_attack(ns: argparse.Namespace) -> int:
+    from .attacks.evasion import WHITEBOX_ATTACKS
+    from .data import load
+    from .models import TrainRecipe, train_entry
+    from .runs import get_runner
+    from .runs.whitebox_job import DEFAULT_EPS, WhiteBoxPlan, whitebox_job, whitebox_spec
+
+    cls = WHITEBOX_ATTACKS[ns.attack]
+    attack = from_namespace(cls, ns)
+    ds = load(ns.dataset)
+    recipe = TrainRecipe()
+    entry = train_entry(ns.arch, ds, recipe)
+    norm = getattr(attack, "norm", "linf")
+    if ns.eps_grid:
+        try:
+            eps = [float(v) for v in ns.eps_grid.split(",") if v.strip()]
+        except ValueError:
+            print(
+                f"error: --eps-grid must be numbers separated by commas, got {ns.eps_grid!r}",
+                file=sys.stderr,
+            )
+            return 2
+    elif getattr(ns, "eps", None) is not None:
+        eps = [attack.eps]  # a single budget given with --eps
+    else:
+        eps = DEFAULT_EPS[norm]
+    plan = WhiteBoxPlan(
+        attacks={ns.attack: attack},
+        norm=norm,
+        eps=eps,
+        n=ns.n,
+        n_cw=ns.n,
+        targeted=ns.target is not None,
+        target=ns.target,
+        sanity=not ns.no_sanity,
+        seed=ns.sample_seed,
+    )
+    model_id = {"arch": ns.arch, "recipe": recipe.to_dict(), "zoo_key": entry.key}
+    job = get_runner().submit(
+        whitebox_spec(ds, model_id, plan),
+        whitebox_job(ds, plan, model=entry.model, label=f"{ns.attack} on {ns.arch}"),
+    )
+    _wait(job)
+    if job.state != "done":
+        print(f"error: run {job.state}: {job.error}", file=sys.stderr)
+        return 1
+    rec = job.result
+    for name in ("sweep", "cw_curve", "sanity"):
+        if name in rec.table_names:
+            print(f"\n# {name}")
+            print(rec.table(name).to_string(index=False))
+    print(json.dumps({"run_key": rec.key, "from_store": job.from_store, **rec.metrics}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .attacks.evasion import WHITEBOX_ATTACKS
     from .models import ARCHITECTURES, TrainRecipe
 
     parser = argparse.ArgumentParser(
@@ -88,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p, TrainRecipe)
     p.set_defaults(fn=_cmd_train)
     sub.add_parser("zoo", help="list stored models").set_defaults(fn=_cmd_zoo)
+    p = sub.add_parser("attack", help="white-box evaluation of a zoo model (default recipe)")
+    attacks = p.add_subparsers(dest="attack", required=True)
+    for name, cls in WHITEBOX_ATTACKS.items():
+        a = attacks.add_parser(name, help=f"{cls.title} ({cls.paper})")
+        a.add_argument("--arch", default="small_cnn", choices=list(ARCHITECTURES))
+        a.add_argument("--dataset", default="mnist5k")
+        a.add_argument("--eps-grid", default=None, help="comma-separated ε values to sweep")
+        a.add_argument("--n", type=int, default=500, help="number of test inputs")
+        a.add_argument("--target", type=int, default=None, help="target class (targeted)")
+        a.add_argument("--sample-seed", type=int, default=0, help="seed of the test-input subset")
+        a.add_argument("--no-sanity", action="store_true", help="skip the sanity checks")
+        add_arguments(a, cls)
+        a.set_defaults(fn=_cmd_attack)
     p = sub.add_parser("runs", help="list stored runs")
     p.add_argument("--kind", default=None)
     p.set_defaults(fn=_cmd_runs)

@@ -158,3 +158,16 @@ def test_empty_zoo_and_runs(capsys, monkeypatch, tmp_path):
     assert capsys.readouterr().out.strip() == "The zoo is empty."
     assert main(["runs"]) == 0
     assert capsys.readouterr().out.strip() == "No stored runs."
+
+
+def test_attack_command_sweeps_with_flags_from_the_declaration(cli_home):
+    argv = ["attack", "pgd", "--arch", "logreg", "--dataset", "digits", "--n", "40"]
+    argv += ["--eps-grid", "0,0.5,2", "--steps", "5", "--no-sanity"]
+    rc, out, _ = _run(argv)
+    assert rc == 0, out
+    assert "# sweep" in out and "PGD" in out
+    result = json.loads(out[out.index("{") :])
+    assert result["n"] == 40 and result["eps_max"] == 2.0
+    assert result["accuracy_at_max.PGD"] < result["clean_accuracy"]
+    rc, out, err = _run(argv[:-1] + ["--steps", "0", "--no-sanity"])
+    assert rc == 2 and "at least 1" in err
