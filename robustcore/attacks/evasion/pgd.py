@@ -88,7 +88,7 @@ class PGD(EvasionAttack):
         hi: torch.Tensor,
         start: torch.Tensor | None,
         tick,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         alpha = self.alpha
         x_adv = x if start is None else torch.maximum(torch.minimum(x + start, hi), lo)
         for _ in range(self.steps):
@@ -97,6 +97,8 @@ class PGD(EvasionAttack):
             delta = project(x_adv + alpha * step - x, self.eps, self.norm)
             x_adv = torch.maximum(torch.minimum(x + delta, hi), lo)
             tick()
+        if self.restarts == 1:
+            return x_adv.detach(), None  # nothing to compare: skip the scoring pass
         with torch.inference_mode():
             logits = model(x_adv)
             loss = nn.functional.cross_entropy(logits, labels, reduction="none")

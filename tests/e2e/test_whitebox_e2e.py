@@ -1,0 +1,53 @@
+"""White-box attacks in a real browser: train the default model, run a small ε sweep, see the
+accuracy-vs-ε chart and the sanity checks."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+TRAIN_TIMEOUT_MS = 180_000
+SWEEP_TIMEOUT_MS = 240_000
+
+
+def _train_default_model(page: Page, url: str) -> None:
+    page.goto(url)
+    button = page.get_by_test_id("stSidebar").get_by_role("button", name="Train / load model")
+    expect(button).to_be_enabled(timeout=60_000)
+    button.click()
+    expect(
+        page.get_by_test_id("stMetricLabel").filter(has_text="Clean test accuracy")
+    ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+
+
+def test_whitebox_sweep_draws_the_accuracy_curve(streamlit_server: str, page: Page) -> None:
+    _train_default_model(page, streamlit_server)
+    page.get_by_role("link", name="White-box attacks").click()
+    expect(page.get_by_role("heading", name="White-box attacks", level=1)).to_be_visible(
+        timeout=30_000
+    )
+    grid = page.get_by_label("ε grid")
+    grid.fill("0, 0.1, 0.3")
+    started = time.monotonic()
+    page.get_by_role("button", name="Run attacks").click()
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(
+        has_text="Accuracy against perturbation budget"
+    )
+    expect(chart).to_be_visible(timeout=SWEEP_TIMEOUT_MS)
+    print(f"white-box sweep to chart: {time.monotonic() - started:.1f} s")
+    expect(chart).to_contain_text("PGD")
+    expect(chart).to_contain_text("chance")
+    label = page.get_by_test_id("stMetricLabel").filter(has_text="PGD accuracy at ε=0.3")
+    metric = page.get_by_test_id("stMetric").filter(has=label)
+    value = metric.get_by_test_id("stMetricValue").inner_text()
+    match = re.match(r"([\d.]+)%", value.strip())
+    assert match and float(match.group(1)) < 20, value
+    page.get_by_role("tab", name="Sanity checks").click()
+    expect(page.get_by_text("Unbounded attack reaches chance")).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert page.errors == [], page.errors
