@@ -122,6 +122,11 @@ def fit(
     Args:
         model: the network (on any device; moved to ``device``).
         dataset: training and test tensors; test metrics are logged after each epoch.
+            ``dataset.y_train`` is normally int64 class indices; it may also be an (N, C)
+            float tensor of class probabilities (soft targets, as in knowledge distillation
+            or model stealing from a probability API): the loss is then the cross-entropy
+            to those probabilities and the training accuracy counts agreement with their
+            argmax.
         recipe: optimiser settings, epochs, seed and augmentation.
         device: where to compute; whole batches are moved there once per step.
         progress: called as ``progress(fraction, message)``; it may raise to cancel
@@ -175,7 +180,8 @@ def fit(
             loss.backward()
             opt.step()
             loss_sum += loss.detach() * xb.shape[0]
-            correct += (logits.detach().argmax(1) == yb).sum()
+            hard = yb.argmax(1) if yb.ndim > 1 else yb
+            correct += (logits.detach().argmax(1) == hard).sum()
             step += 1
             if progress is not None and (step % report_every == 0 or step == total):
                 progress(step / total, f"epoch {epoch}/{recipe.epochs}")
