@@ -176,8 +176,10 @@ class EvasionAttack(Configurable):
         model.eval()
         t0 = time.perf_counter()
         try:
-            with torch.no_grad():
-                num_classes = int(model(x[:1]).shape[1]) if x.shape[0] else None
+            num_classes = None
+            if targeted and x.shape[0]:
+                with torch.no_grad():  # one input, to validate the target classes
+                    num_classes = int(model(x[:1]).shape[1])
             tgt = resolve_target(targeted, target, y, num_classes)
             if x.shape[0] == 0:
                 x_adv, steps = x.clone(), 0
