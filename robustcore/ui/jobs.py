@@ -3,7 +3,7 @@
 A job runs on the runner's worker threads, not on the Streamlit script thread, so
 clicking any widget (or switching page) never kills it. The page keeps the job in
 ``st.session_state`` under a *slot* name and polls it from a fragment that reruns every
-half second until the job is finished, then reruns the whole page to draw the result.
+second (polling more often measurably slows the job on a 2-core machine) until the job is finished, then reruns the whole page to draw the result.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _progress_line(job: Job) -> str:
     return f"{msg} · {job.progress:.0%} · {elapsed:.0f} s"
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def _poll(slot: str) -> None:
     job = current(slot)
     if job is None or job.done:

@@ -1,0 +1,214 @@
+"""Privacy figures: ROC curves (linear and log-log), score histograms, overfitting sweeps
+and the defense comparison. Pure functions: tables in, Plotly figures out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .figures import PALETTE
+
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid")
+
+
+def roc_figure(
+    curves: Mapping[str, pd.DataFrame],
+    *,
+    log: bool = False,
+    n_nonmembers: int | None = None,
+    n_members: int | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """ROC curves of several attacks, with the chance diagonal.
+
+    Args:
+        curves: legend name → DataFrame with columns ``fpr`` and ``tpr``.
+        log: log-log axes (Carlini et al. 2022): the low-FPR corner, where an attack is
+            confidently right, takes most of the plot. Zero rates cannot be drawn on a log
+            axis; they are drawn at half the smallest measurable rate (``0.5 / n``), i.e. on
+            the axes' edge.
+        n_nonmembers, n_members: candidate counts (set the log axes' lower edge).
+    """
+    fig = go.Figure()
+    lo_x = 0.5 / n_nonmembers if n_nonmembers else 1e-4
+    lo_y = 0.5 / n_members if n_members else 1e-4
+    for i, (name, df) in enumerate(curves.items()):
+        fpr = df["fpr"].to_numpy(dtype=float)
+        tpr = df["tpr"].to_numpy(dtype=float)
+        if log:
+            fpr, tpr = np.maximum(fpr, lo_x), np.maximum(tpr, lo_y)
+        fig.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                mode="lines",
+                name=name,
+                line={"color": PALETTE[i % len(PALETTE)], "dash": _DASHES[i % len(_DASHES)]},
+                hovertemplate="FPR %{x:.3%}<br>TPR %{y:.2%}<extra>" + name + "</extra>",
+            )
+        )
+    lo = min(lo_x, lo_y) if log else 0.0
+    fig.add_trace(
+        go.Scatter(
+            x=[lo, 1.0],
+            y=[lo, 1.0],
+            mode="lines",
+            name="chance",
+            line={"color": "gray", "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    axis = {"type": "log", "dtick": 1, "exponentformat": "power"} if log else {"range": [0, 1]}
+    fig.update_layout(
+        title=title or ("ROC, log-log axes" if log else "ROC, linear axes"),
+        xaxis={"title": "false-positive rate", **axis},
+        yaxis={"title": "true-positive rate", **axis},
+        legend={"font": {"size": 11}, "orientation": "h", "y": -0.2},
+        height=560,
+        margin={"t": 50},
+    )
+    if log:
+        fig.update_xaxes(range=[np.log10(lo_x), 0])
+        fig.update_yaxes(range=[np.log10(lo_y), 0])
+    return fig
+
+
+def score_histogram(
+    scores: pd.DataFrame,
+    column: str,
+    *,
+    name: str | None = None,
+    bins: int = 50,
+) -> go.Figure:
+    """Overlaid histograms of one attack's scores for members and non-members.
+
+    Args:
+        scores: one row per candidate with a boolean ``member`` column and ``column``.
+        column: the attack's score column.
+    """
+    s = scores[column].to_numpy(dtype=float)
+    finite = np.isfinite(s)
+    lo, hi = (0.0, 1.0)
+    if finite.any():
+        lo, hi = (float(v) for v in np.percentile(s[finite], [1, 99]))
+        if hi <= lo:
+            lo, hi = float(s[finite].min()), float(s[finite].max())
+    size = (hi - lo) / bins if hi > lo else 1.0
+    s = np.clip(s, lo, hi)  # the outer 1% on each side is drawn in the edge bins
+    fig = go.Figure()
+    for i, (flag, label) in enumerate(((True, "members"), (False, "non-members"))):
+        part = s[(scores["member"].to_numpy(dtype=bool) == flag) & finite]
+        fig.add_trace(
+            go.Histogram(
+                x=part,
+                name=f"{label} ({part.size:,})",
+                opacity=0.6,
+                marker_color=PALETTE[i],
+                xbins={"start": lo, "end": hi + size, "size": size},
+            )
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title=f"Scores of {name or column}: members vs non-members "
+        "(1st–99th percentile; the tails are gathered in the edge bins)",
+        xaxis_title="membership score (higher = more likely a member)",
+        yaxis_title="candidates",
+        margin={"t": 50},
+    )
+    return fig
+
+
+def overfitting_figure(sweep: pd.DataFrame, *, knob_title: str) -> go.Figure:
+    """Membership advantage and AUC against an overfitting knob, with the train/test gap."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = [f"{v:g}" for v in sweep["value"]]
+    for i, (col, label) in enumerate(
+        (("advantage", "membership advantage (loss attack)"), ("auc", "AUC (loss attack)"))
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=sweep[col],
+                name=label,
+                mode="lines+markers",
+                line={"color": PALETTE[i]},
+            ),
+            secondary_y=False,
+        )
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=sweep["gap"],
+            name="gap: accuracy on members − on non-members",
+            marker_color="rgba(120,120,120,0.35)",
+        ),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title=f"Overfitting knob: {knob_title}",
+        xaxis_title=knob_title,
+        margin={"t": 50},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_xaxes(type="category")
+    gap = sweep["gap"].to_numpy(dtype=float)
+    top = max(0.05, float(np.nanmax(gap)) * 1.15) if gap.size else 1.0
+    bottom = min(0.0, float(np.nanmin(gap)) * 1.15) if gap.size else 0.0
+    fig.update_yaxes(title_text="advantage / AUC", range=[0, 1], secondary_y=False)
+    fig.update_yaxes(
+        title_text="generalisation gap",
+        tickformat=".0%",
+        range=[bottom, top],
+        showgrid=False,
+        secondary_y=True,
+    )
+    return fig
+
+
+DEFENSE_METRICS: tuple[tuple[str, str], ...] = (
+    ("accuracy", "clean accuracy"),
+    ("mi_auc", "membership AUC (strongest attack)"),
+    ("mi_tpr@1%fpr", "membership TPR at 1% FPR"),
+    ("extraction_fidelity", "extraction fidelity"),
+)
+
+
+def defense_effects_figure(
+    summary: pd.DataFrame, metrics: Sequence[tuple[str, str]] = DEFENSE_METRICS
+) -> go.Figure:
+    """One group of bars per defense: accuracy, privacy leakage and extraction fidelity.
+
+    Args:
+        summary: one row per defense with a ``defense`` column and the metric columns
+            (missing metric columns are skipped).
+    """
+    fig = go.Figure()
+    for i, (col, label) in enumerate(m for m in metrics if m[0] in summary.columns):
+        fig.add_trace(
+            go.Bar(
+                x=summary["defense"],
+                y=summary[col],
+                name=label,
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="%{x}<br>" + label + ": %{y:.1%}<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=0.5,
+        line_dash="dot",
+        line_color="gray",
+        annotation_text="AUC of guessing",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        barmode="group",
+        title="Each defense: accuracy kept, membership leakage, extraction fidelity",
+        yaxis={"title": "rate", "tickformat": ".0%", "range": [0, 1.05]},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 50},
+    )
+    return fig
