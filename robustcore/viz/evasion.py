@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import PALETTE, _as_numpy, _to_rgb
+from .figures import PALETTE, _as_numpy, _to_rgb, perturbation_heatmap
 
 
 def success_vs_budget(
@@ -108,18 +108,7 @@ def adversarial_gallery(
     for i in range(n):
         fig.add_trace(go.Image(z=_to_rgb(x[i]), hoverinfo="skip"), row=1, col=i + 1)
         fig.add_trace(go.Image(z=_to_rgb(adv[i]), hoverinfo="skip"), row=2, col=i + 1)
-        fig.add_trace(
-            go.Heatmap(
-                z=np.clip(pert[i] * scale, -1, 1)[::-1],
-                zmin=-1,
-                zmax=1,
-                colorscale="RdBu",
-                showscale=False,
-                hoverinfo="skip",
-            ),
-            row=3,
-            col=i + 1,
-        )
+        fig.add_trace(perturbation_heatmap(pert[i], scale), row=3, col=i + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     for ann in fig.layout.annotations:

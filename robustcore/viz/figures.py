@@ -79,6 +79,18 @@ def _to_rgb(img: np.ndarray) -> np.ndarray:
     return (np.transpose(img[:3], (1, 2, 0)) * 255).round().astype(np.uint8)
 
 
+def perturbation_heatmap(pert: np.ndarray, scale: float) -> go.Heatmap:
+    """One perturbation (H, W), amplified by ``scale``, as a red/blue heat map in [-1, 1]."""
+    return go.Heatmap(
+        z=np.clip(pert * scale, -1, 1)[::-1],
+        zmin=-1,
+        zmax=1,
+        colorscale="RdBu",
+        showscale=False,
+        hoverinfo="skip",
+    )
+
+
 def image_grid(
     images,
     titles: Sequence[str] | None = None,
@@ -129,18 +141,7 @@ def image_grid(
         r, c = divmod(i, ncols)
         fig.add_trace(go.Image(z=_to_rgb(imgs[i]), hoverinfo="skip"), row=r * blocks + 1, col=c + 1)
         if pert is not None:
-            fig.add_trace(
-                go.Heatmap(
-                    z=np.clip(pert[i] * scale, -1, 1)[::-1],
-                    zmin=-1,
-                    zmax=1,
-                    colorscale="RdBu",
-                    showscale=False,
-                    hoverinfo="skip",
-                ),
-                row=r * blocks + 2,
-                col=c + 1,
-            )
+            fig.add_trace(perturbation_heatmap(pert[i], scale), row=r * blocks + 2, col=c + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     for ann in fig.layout.annotations:

@@ -17,7 +17,7 @@ def new_app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=120)
 
 
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120.0) -> AppTest:
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 300.0) -> AppTest:
     """Rerun the script (as the progress fragment would) until ``done(at)`` or timeout."""
     deadline = time.monotonic() + timeout
     while True:

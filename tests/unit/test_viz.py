@@ -185,3 +185,28 @@ def test_training_curves():
     assert [t.name for t in shown] == ["training set", "test set"]
     np.testing.assert_allclose(fig.data[3].y, [0.55, 0.75, 0.85])
     _serialisable(fig)
+
+
+def test_evasion_figures():
+    import numpy as np
+    import pandas as pd
+
+    from robustcore.viz.evasion import adversarial_gallery, norm_histogram, success_vs_budget
+
+    clean = np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32)
+    adv = np.clip(clean + 0.1, 0, 1)
+    rows = pd.DataFrame(
+        {
+            "true": ["1", "2", "3"],
+            "predicted": ["7", "2", "8"],
+            "confidence": [0.9, 0.8, 0.7],
+            "success": [True, False, True],
+            "l2": [0.5, 0.4, 0.3],
+        }
+    )
+    fig = adversarial_gallery(clean, adv, rows)
+    assert len(fig.data) == 9  # original, adversarial, heat map per input
+    assert any("pred 7" in a.text for a in fig.layout.annotations)
+    curve = pd.DataFrame({"l2_budget": [0, 1, 2], "success_rate": [0, 0.5, 1]})
+    assert success_vs_budget({"C&W": curve}).data[0].name == "C&W"
+    assert len(norm_histogram({"a": [1, 2], "b": [3]}).data) == 2
