@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.e2e import metric_value
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -19,13 +20,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PLOTLY = '[data-testid="stPlotlyChart"] .js-plotly-plot'
 MODEL_TIMEOUT_MS = 180_000
 RUN_TIMEOUT_MS = 180_000  # a few seconds on 2 idle cores; far slower when the machine is shared
-
-
-def _metric(page: Page, label: str) -> str:
-    label_el = page.get_by_test_id("stMetricLabel").filter(has_text=label)
-    metric = page.get_by_test_id("stMetric").filter(has=label_el)
-    expect(metric).to_have_count(1)
-    return metric.get_by_test_id("stMetricValue").inner_text().strip()
 
 
 def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server: str, page: Page):
@@ -52,12 +46,12 @@ def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server:
     ).to_be_visible(timeout=RUN_TIMEOUT_MS)
     print(f"model inversion, cold: {time.monotonic() - started:.1f} s")
 
-    identified = _metric(page, "Classes identified")
+    identified = metric_value(page, "Classes identified")
     assert re.fullmatch(r"\d+%", identified), identified
     assert int(identified.rstrip("%")) >= 80, (
         f"logreg templates should be recognisable: {identified}"
     )
-    confidence = _metric(page, "Mean confidence")
+    confidence = metric_value(page, "Mean confidence")
     assert float(confidence.rstrip("%")) > 90, confidence
     chart = page.locator(PLOTLY).locator("visible=true").first
     expect(chart).to_contain_text("MIFace reconstructions", timeout=30_000)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.e2e import metric_value
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -16,13 +17,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PLOTLY = '[data-testid="stPlotlyChart"] .js-plotly-plot'
 MODEL_TIMEOUT_MS = 180_000
 ATTACK_TIMEOUT_MS = 360_000  # ~15 s of compute; 4-5x longer while the page polls on a busy machine
-
-
-def _metric(page: Page, label: str) -> str:
-    label_el = page.get_by_test_id("stMetricLabel").filter(has_text=label)
-    metric = page.get_by_test_id("stMetric").filter(has=label_el)
-    expect(metric).to_have_count(1)
-    return metric.get_by_test_id("stMetricValue").inner_text().strip()
 
 
 def test_membership_inference_runs_and_shows_log_log_roc(streamlit_server: str, page: Page):
@@ -52,9 +46,9 @@ def test_membership_inference_runs_and_shows_log_log_roc(streamlit_server: str, 
     ).to_be_visible(timeout=ATTACK_TIMEOUT_MS)
     print(f"membership inference, cold: {time.monotonic() - started:.1f} s")
 
-    auc = float(_metric(page, "Its AUC"))
+    auc = float(metric_value(page, "Its AUC"))
     assert auc > 0.6, f"the overfit target should leak clearly, AUC {auc}"
-    assert re.fullmatch(r"\d+(\.\d+)?%", _metric(page, "Best TPR at 0.1% FPR"))
+    assert re.fullmatch(r"\d+(\.\d+)?%", metric_value(page, "Best TPR at 0.1% FPR"))
     charts = page.locator(PLOTLY)
     expect(charts).to_have_count(3, timeout=30_000)
     expect(charts.first).to_contain_text("ROC, log-log axes")

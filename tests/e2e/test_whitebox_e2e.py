@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from helpers.e2e import metric_value
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -42,9 +43,7 @@ def test_whitebox_sweep_draws_the_accuracy_curve(streamlit_server: str, page: Pa
     print(f"white-box sweep to chart: {time.monotonic() - started:.1f} s")
     expect(chart).to_contain_text("PGD")
     expect(chart).to_contain_text("chance")
-    label = page.get_by_test_id("stMetricLabel").filter(has_text="PGD accuracy at ε=0.3")
-    metric = page.get_by_test_id("stMetric").filter(has=label)
-    value = metric.get_by_test_id("stMetricValue").inner_text()
+    value = metric_value(page, "PGD accuracy at ε=0.3")
     match = re.match(r"([\d.]+)%", value.strip())
     assert match and float(match.group(1)) < 20, value
     page.get_by_role("tab", name="Sanity checks").click()
