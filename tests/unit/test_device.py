@@ -144,7 +144,11 @@ def test_configure_threads_env(restore_threads, monkeypatch):
 def test_configure_threads_default(restore_threads, monkeypatch):
     monkeypatch.delenv("ROBUSTCORE_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 3)
-    assert configure_threads() == 3
+    assert configure_threads() == 2  # one core is left for the server and a second job
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert configure_threads() == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert configure_threads() == 8
 
 
 @pytest.mark.parametrize("bad", ["abc", "2.5", "1e2"])
