@@ -10,10 +10,15 @@ from helpers.apptest import new_app, run_until
 
 def _with_model(arch: str = "mlp"):
     """A session with a fast model chosen in the sidebar and trained (or loaded)."""
-    at = new_app().run()
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True  # not the default CNN from earlier tests
+    at.run()
     at.sidebar.selectbox(key="rc_arch").set_value(arch).run()
     at.sidebar.button(key="rc_train").click()
-    run_until(at, lambda a: any("Current model" in s.value for s in a.sidebar.success))
+    run_until(
+        at,
+        lambda a: any("Current model" in s.value and arch in s.value for s in a.sidebar.success),
+    )
     return at
 
 

@@ -22,6 +22,7 @@ def _small(at, eps="0, 0.1, 0.3"):
 
 def test_page_without_model_explains_what_to_do():
     at = new_app()
+    at.session_state["rc_autoload_done"] = True  # no default model from earlier tests
     at.switch_page(PAGE).run()
     assert not at.exception
     assert any("No model yet" in i.value for i in at.info)
@@ -38,8 +39,10 @@ def test_sweep_with_what_if_shows_curves_and_checks():
     at.run()
     run_until(
         at,
-        lambda a: has_metric("PGD accuracy at ε=0.3")(a)
-        and not any("still running" in c.value for c in a.caption),
+        lambda a: (
+            has_metric("PGD accuracy at ε=0.3")(a)
+            and not any("still running" in c.value for c in a.caption)
+        ),
         timeout=240,
     )
     pgd = float(next(m.value for m in at.metric if m.label == "PGD accuracy at ε=0.3")[:-1])

@@ -27,13 +27,17 @@ def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server:
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_role("button", name="Train / load model")).to_be_visible(timeout=30_000)
     # Logistic regression: the model MIFace was made for (one template per class).
-    sidebar.get_by_role("combobox", name="Architecture").click()
-    page.get_by_role("option", name="Logistic regression").click()
+    app = page.get_by_test_id("stApp")
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=30_000)
+    combo = sidebar.get_by_role("combobox", name="Architecture")
+    combo.click()
+    combo.press_sequentially("Logistic")
+    combo.press("Enter")
     expect(sidebar.get_by_role("combobox", name="Architecture")).to_have_value(
         "Logistic regression"
     )
     sidebar.get_by_role("button", name="Train / load model").click()
-    expect(sidebar.get_by_text("Current model:")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
+    expect(sidebar.get_by_text("logreg on mnist5k")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
 
     page.get_by_role("link", name="Model inversion").click()
     expect(page.get_by_role("heading", name="Model inversion", level=1)).to_be_visible(

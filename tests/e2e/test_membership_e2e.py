@@ -32,7 +32,7 @@ def test_membership_inference_runs_and_shows_log_log_roc(streamlit_server: str, 
     combo.press("Enter")
     expect(combo).to_have_value("MLP (256-128)")
     sidebar.get_by_role("button", name="Train / load model").click()
-    expect(sidebar.get_by_text("Current model:")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
+    expect(sidebar.get_by_text("mlp on mnist5k")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
 
     page.get_by_role("link", name="Membership inference").click()
     expect(page.get_by_role("heading", name="Membership inference", level=1)).to_be_visible(

@@ -32,7 +32,7 @@ def test_whitebox_sweep_draws_the_accuracy_curve(streamlit_server: str, page: Pa
     expect(page.get_by_role("heading", name="White-box attacks", level=1)).to_be_visible(
         timeout=30_000
     )
-    grid = page.get_by_label("ε grid")
+    grid = page.get_by_role("textbox", name="ε grid")
     grid.fill("0, 0.1, 0.3")
     started = time.monotonic()
     page.get_by_role("button", name="Run attacks").click()
