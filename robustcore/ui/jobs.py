@@ -3,7 +3,8 @@
 A job runs on the runner's worker threads, not on the Streamlit script thread, so
 clicking any widget (or switching page) never kills it. The page keeps the job in
 ``st.session_state`` under a *slot* name and polls it from a fragment that reruns every
-second (polling more often measurably slows the job on a 2-core machine) until the job is finished, then reruns the whole page to draw the result.
+second until the job is finished, then reruns the whole page to draw the result
+(polling more often measurably slowed jobs on a 2-core machine).
 """
 
 from __future__ import annotations

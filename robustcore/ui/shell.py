@@ -14,6 +14,26 @@ ROOT = Path(__file__).resolve().parents[2]
 # Section → (page file, title, icon). Only pages that work are listed here.
 PAGES: dict[str, list[tuple[str, str, str]]] = {
     "Overview": [("pages/home.py", "Home", ":material/home:")],
+    "Evasion attacks": [
+        ("pages/whitebox.py", "White-box attacks", ":material/target:"),
+    ],
+    "Poisoning attacks": [
+        ("pages/backdoors.py", "Backdoors", ":material/bug_report:"),
+        ("pages/label_flipping.py", "Label flipping", ":material/swap_horiz:"),
+    ],
+    "Inference & extraction": [
+        ("pages/membership_inference.py", "Membership inference", ":material/fingerprint:"),
+        ("pages/model_inversion.py", "Model inversion", ":material/face_retouching_off:"),
+        ("pages/model_extraction.py", "Model extraction", ":material/content_copy:"),
+    ],
+    "Defenses": [
+        ("pages/postprocessing.py", "Postprocessing & ensembles", ":material/filter_alt:"),
+        (
+            "pages/poisoning_sanitization.py",
+            "Poisoning sanitization",
+            ":material/cleaning_services:",
+        ),
+    ],
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .figures import PALETTE
@@ -20,6 +21,7 @@ __all__ = [
     "label_flip_figure",
 ]
 
+CLASS_COLORS = qualitative.D3
 CLEAN_COLOR = PALETTE[0]
 ATTACK_COLOR = PALETTE[1]
 
@@ -116,7 +118,8 @@ def label_flip_figure(
     Args:
         table: columns ``rate`` and ``accuracy``.
         per_class: long table with columns ``rate``, ``class``, ``accuracy``.
-        highlight: class names drawn in colour (e.g. classes A and B); others are grey.
+        highlight: class names drawn in colour (e.g. classes A and B, or all of them);
+            the others are thin grey lines.
     """
     fig = go.Figure()
     for i, (name, df) in enumerate(per_class.groupby("class", sort=False)):
@@ -128,7 +131,7 @@ def label_flip_figure(
                 mode="lines+markers" if hot else "lines",
                 name=f"class {name}",
                 line={
-                    "color": PALETTE[(i + 2) % len(PALETTE)] if hot else "#b0b0b0",
+                    "color": CLASS_COLORS[i % len(CLASS_COLORS)] if hot else "#b0b0b0",
                     "width": 2 if hot else 1,
                 },
                 opacity=1.0 if hot else 0.7,

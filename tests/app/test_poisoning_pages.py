@@ -3,7 +3,10 @@ their charts; bad inputs give messages, not exceptions."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+import torch
 from helpers.apptest import has_metric, new_app, run_until, trained_app
 
 BACKDOORS = "pages/backdoors.py"
@@ -98,3 +101,21 @@ def test_sanitization_default_run_finds_the_poisons():
     at.selectbox(key="san_cls").set_value(3).run()
     assert not at.exception
     assert any("Class 3" in s for s in _chart_titles(at))
+
+
+def test_uploaded_model_trains_poisoned_models_with_a_chosen_architecture(tiny_cnn):
+    """An uploaded model has no recipe: the page asks for a built-in architecture."""
+    buf = io.BytesIO()
+    torch.save(tiny_cnn.model.state_dict(), buf)
+    at = new_app().run()
+    at.sidebar.radio(key="rc_source").set_value("weights").run()
+    at.sidebar.get("file_uploader")[0].upload("mine.pt", buf.getvalue(), "application/x").run()
+    at.sidebar.button(key="rc_load_upload").click()
+    run_until(at, lambda a: any("mine.pt" in s.value for s in a.sidebar.success))
+    at.switch_page(LABEL_FLIP).run()
+    assert any("was uploaded" in i.value for i in at.info)
+    at.selectbox(key="lf_victim.arch").set_value("mlp")
+    at.multiselect(key="lf_rates.random").set_value([0.0, 0.8])
+    _click(at, "Run label flipping")
+    run_until(at, has_metric("Models"), timeout=120)
+    assert _pct(at, "Accuracy at flip rate 80%") < _pct(at, "Accuracy at flip rate 0%")

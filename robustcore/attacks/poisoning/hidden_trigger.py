@@ -73,7 +73,7 @@ class HiddenTrigger(Configurable):
         help="Fraction of the target class's training images replaced by poisons (they "
         "keep their correct label, so only target-class images can be poisons).",
     )
-    steps: int = param(150, low=1, high=5000, step=10, help="Optimisation steps of the poisons.")
+    steps: int = param(30, low=1, high=5000, step=10, help="Optimisation steps of the poisons.")
     step_size: float = param(
         0.1,
         low=0.001,

@@ -66,7 +66,7 @@ class Trigger(Configurable):
         "square; blend: a faint random-noise image over the whole input.",
     )
     size: int = param(
-        6,
+        8,
         low=1,
         high=64,
         step=1,
