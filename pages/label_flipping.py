@@ -3,7 +3,7 @@
 import streamlit as st
 
 from robustcore.attacks.poisoning import LabelFlip
-from robustcore.attacks.poisoning.experiments import DEFAULT_FLIP_RATES
+from robustcore.attacks.poisoning.experiments import DEFAULT_FLIP_RATES, DEFAULT_TARGETED_RATES
 from robustcore.runs.poisoning_job import label_flip_job, label_flip_spec
 from robustcore.ui import jobs, state
 from robustcore.ui import poisoning as ui
@@ -47,7 +47,7 @@ with st.form("lf_form"):
     rates = ui.values_select(
         "Flip rates (one model each)",
         (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-        DEFAULT_FLIP_RATES if mode == "random" else (0.0, 0.25, 0.5, 0.75),
+        DEFAULT_FLIP_RATES if mode == "random" else DEFAULT_TARGETED_RATES,
         key=f"lf_rates.{mode}",
         pct=True,
     )

@@ -43,6 +43,7 @@ from .triggers import Trigger
 __all__ = [
     "DEFAULT_EPS",
     "DEFAULT_FLIP_RATES",
+    "DEFAULT_TARGETED_RATES",
     "SWEEPS",
     "BackdoorSweep",
     "HiddenTriggerSweep",
@@ -71,7 +72,7 @@ SWEEPS: dict[str, SweepInfo] = {
     "poison_rate": SweepInfo(
         "Poison rate",
         "Share of the training set that carries the trigger and the attacker's label.",
-        (0.0, 0.01, 0.03, 0.05),
+        (0.0, 0.01, 0.03),
         (0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2),
     ),
     "trigger_size": SweepInfo(
@@ -96,7 +97,8 @@ SWEEPS: dict[str, SweepInfo] = {
 }
 
 DEFAULT_EPS: tuple[float, ...] = (0.1, 0.2, 0.3)
-DEFAULT_FLIP_RATES: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6)
+DEFAULT_FLIP_RATES: tuple[float, ...] = (0.0, 0.4, 0.8)
+DEFAULT_TARGETED_RATES: tuple[float, ...] = (0.0, 0.5, 0.75)
 
 
 def _part(progress: ProgressFn | None, i: int, n: int, label: str) -> ProgressFn | None:
