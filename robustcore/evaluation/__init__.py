@@ -1,6 +1,7 @@
 """Metrics, sweeps and sanity checks on attack and defense results."""
 
 from .metrics import confusion_matrix, per_class_accuracy
+from .queries import success_vs_queries, success_within
 from .sanity import (
     SanityCheck,
     check_converged,
@@ -24,4 +25,6 @@ __all__ = [
     "epsilon_sweep",
     "per_class_accuracy",
     "robust_accuracy",
+    "success_vs_queries",
+    "success_within",
 ]

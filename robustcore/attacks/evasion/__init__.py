@@ -9,6 +9,7 @@ from .base import AttackResult, EvasionAttack
 from .cw import CarliniWagnerL2
 from .fgsm import FGSM
 from .pgd import PGD
+from .query import QueryBudgetExceeded, QueryModel, QueryMonitor
 
 WHITEBOX_ATTACKS: dict[str, type[EvasionAttack]] = {
     "fgsm": FGSM,
@@ -16,4 +17,14 @@ WHITEBOX_ATTACKS: dict[str, type[EvasionAttack]] = {
     "cw": CarliniWagnerL2,
 }
 
-__all__ = ["FGSM", "PGD", "WHITEBOX_ATTACKS", "AttackResult", "CarliniWagnerL2", "EvasionAttack"]
+__all__ = [
+    "FGSM",
+    "PGD",
+    "WHITEBOX_ATTACKS",
+    "AttackResult",
+    "CarliniWagnerL2",
+    "EvasionAttack",
+    "QueryBudgetExceeded",
+    "QueryModel",
+    "QueryMonitor",
+]
