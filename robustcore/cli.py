@@ -7,6 +7,8 @@ Commands:
   runs                  list the stored runs
   attack fgsm|pgd|cw    run a white-box evaluation of a zoo model; flags come from the
                         attack's declaration (e.g. attack pgd --steps 40 --eps-grid 0,0.1,0.3)
+  blackbox simba|zoo    run a query-only attack on a zoo model through a QueryModel; flags
+                        come from the attack's declaration (e.g. blackbox simba --basis pixel)
 """
 
 from __future__ import annotations
@@ -131,8 +133,70 @@ def _cmd_attack(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_blackbox(ns: argparse.Namespace) -> int:
+    import torch
+
+    from .attacks.evasion import BLACKBOX_ATTACKS, QueryModel
+    from .data import load
+    from .device import configure_threads
+    from .evaluation.queries import success_vs_queries
+    from .models import TrainRecipe, train_entry
+    from .runs.whitebox_job import select_inputs
+
+    attack = from_namespace(BLACKBOX_ATTACKS[ns.attack], ns)
+    if ns.n < 1:
+        print(f"error: --n must be at least 1, got {ns.n}", file=sys.stderr)
+        return 2
+    configure_threads()  # ROBUSTCORE_THREADS, else all cores up to 8 (minus one)
+    ds = load(ns.dataset)
+    entry = train_entry(ns.arch, ds, TrainRecipe())
+    idx = select_inputs(ds, ns.n, ns.sample_seed)
+    x, y = ds.x_test[idx], ds.y_test[idx]
+    api = QueryModel(entry.model, budget=ns.budget)
+    lo, hi = ds.bounds
+
+    def progress(frac: float, msg: str) -> None:
+        print(f"\r{msg}: {int(100 * frac):3d}%", end="", file=sys.stderr)
+
+    res = attack.run(
+        api,
+        x,
+        y,
+        targeted=ns.target is not None,
+        target=ns.target,
+        bounds=(lo, hi),
+        progress=progress,
+    )
+    print(file=sys.stderr)
+    with torch.inference_mode():  # the evaluator's view (not the attacker's): clean accuracy
+        was_right = entry.model(x.to(api.device)).argmax(dim=1).cpu() == y
+    was_right = was_right.to(res.success.device)
+    curve = success_vs_queries(res.success, res.queries, label=ns.attack)
+    print(curve.to_string(index=False))
+    won = res.success & was_right
+    out = {
+        "attack": ns.attack,
+        "params": attack.to_dict(),
+        "arch": ns.arch,
+        "dataset": ds.name,
+        "zoo_key": entry.key,
+        "images": int(res.success.numel()),
+        "success_rate": res.success_rate,
+        "success_rate_on_correct": float(won.sum()) / max(1, int(was_right.sum())),
+        "mean_queries": float(res.queries.float().mean()),
+        "median_queries_successful": float(res.queries[won].float().median())
+        if won.any()
+        else None,
+        "mean_l2_successful": float(res.l2[won].mean()) if won.any() else None,
+        "total_queries": int(api.queries.sum()),
+        "seconds": res.seconds,
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .attacks.evasion import WHITEBOX_ATTACKS
+    from .attacks.evasion import BLACKBOX_ATTACKS, WHITEBOX_ATTACKS
     from .models import ARCHITECTURES, TrainRecipe
 
     parser = argparse.ArgumentParser(
@@ -161,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--no-sanity", action="store_true", help="skip the sanity checks")
         add_arguments(a, cls)
         a.set_defaults(fn=_cmd_attack)
+    p = sub.add_parser("blackbox", help="query-only attack on a zoo model (default recipe)")
+    attacks = p.add_subparsers(dest="attack", required=True)
+    for name, cls in BLACKBOX_ATTACKS.items():
+        a = attacks.add_parser(name, help=f"{cls.title} ({cls.paper})")
+        a.add_argument("--arch", default="small_cnn", choices=list(ARCHITECTURES))
+        a.add_argument("--dataset", default="mnist5k")
+        a.add_argument("--n", type=int, default=100, help="number of test inputs")
+        a.add_argument("--target", type=int, default=None, help="target class (targeted)")
+        a.add_argument("--budget", type=int, default=None, help="the service's query budget")
+        a.add_argument("--sample-seed", type=int, default=0, help="seed of the test-input subset")
+        add_arguments(a, cls)
+        a.set_defaults(fn=_cmd_blackbox)
     p = sub.add_parser("runs", help="list stored runs")
     p.add_argument("--kind", default=None)
     p.set_defaults(fn=_cmd_runs)

@@ -1,15 +1,22 @@
-"""White-box evasion attacks: FGSM, PGD (L∞ and L2) and Carlini–Wagner L2.
+"""Evasion attacks.
 
-Each is a parameter declaration (a frozen dataclass) with
-``run(model, x, y, *, targeted=False, target=None, bounds=None, progress=None) ->
-AttackResult``. :data:`WHITEBOX_ATTACKS` maps the stable names to the classes.
+White-box: FGSM, PGD (L∞ and L2) and Carlini–Wagner L2, each a parameter declaration (a
+frozen dataclass) with ``run(model, x, y, *, targeted=False, target=None, bounds=None,
+progress=None) -> AttackResult``; :data:`WHITEBOX_ATTACKS` maps the stable names to the
+classes.
+
+Black-box (query-only): SimBA and ZOO, with ``run(api, x, y, ...)`` where ``api`` is a
+:class:`QueryModel`; :data:`BLACKBOX_ATTACKS` maps their names to the classes.
 """
 
 from .base import AttackResult, EvasionAttack
+from .blackbox import BlackBoxAttack
 from .cw import CarliniWagnerL2
 from .fgsm import FGSM
 from .pgd import PGD
 from .query import QueryBudgetExceeded, QueryModel, QueryMonitor
+from .simba import SimBA
+from .zoo import ZOO
 
 WHITEBOX_ATTACKS: dict[str, type[EvasionAttack]] = {
     "fgsm": FGSM,
@@ -17,14 +24,23 @@ WHITEBOX_ATTACKS: dict[str, type[EvasionAttack]] = {
     "cw": CarliniWagnerL2,
 }
 
+BLACKBOX_ATTACKS: dict[str, type[BlackBoxAttack]] = {
+    "simba": SimBA,
+    "zoo": ZOO,
+}
+
 __all__ = [
+    "BLACKBOX_ATTACKS",
     "FGSM",
     "PGD",
+    "ZOO",
     "WHITEBOX_ATTACKS",
     "AttackResult",
+    "BlackBoxAttack",
     "CarliniWagnerL2",
     "EvasionAttack",
     "QueryBudgetExceeded",
     "QueryModel",
     "QueryMonitor",
+    "SimBA",
 ]
