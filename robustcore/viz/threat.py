@@ -1,0 +1,212 @@
+"""Figures of the "Threat models" page: attack success against attacker knowledge and cost.
+
+Pure functions of the ``threats`` table that :func:`robustcore.runs.threat_job.run_threat`
+returns (one row per attack, ordered from most to least attacker knowledge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .figures import image_grid
+
+THREAT_COLORS = {
+    "white-box": "#d62728",
+    "gray-box": "#ff7f0e",
+    "black-box": "#1f77b4",
+    "label-only": "#2ca02c",
+}
+
+
+SHORT_ATTACK = {"white-box": "PGD", "gray-box": "transfer", "label-only": "transfer"}
+
+
+def _labels(table: pd.DataFrame) -> list[str]:
+    """Short two-line tick labels: the threat model, then the attack."""
+    out = []
+    for t, a in zip(table["threat_model"], table["attack"], strict=True):
+        out.append(f"{t}<br>{SHORT_ATTACK.get(t, a)}")
+    return out
+
+
+def threat_figure(
+    table: pd.DataFrame,
+    *,
+    eps: float | None = None,
+    title: str = "Attack success against attacker knowledge and cost",
+) -> go.Figure:
+    """Three panels over the attacks, from most to least attacker knowledge.
+
+    Left: success rate; the bar is the success *within the L∞ ε-ball* (comparable across
+    threat models), a diamond marks the success with any perturbation size where it is
+    higher (SimBA-DCT, ZOO). Middle: queries per image sent to the model (log scale; the
+    label-only attacker's training queries are spread over the images). Right: seconds,
+    the attack itself plus (lighter) the surrogate's training.
+
+    Args:
+        table: columns ``threat_model``, ``attack``, ``success_rate``,
+            ``success_within_eps``, ``queries_per_image``, ``seconds``, ``setup_seconds``.
+        eps: the L∞ budget, for the legend.
+    """
+    labels = _labels(table)
+    colors = [THREAT_COLORS.get(t, "#7f7f7f") for t in table["threat_model"]]
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=(
+            "success rate" + ("" if eps is None else f" within L∞ ε = {eps:g}"),
+            "queries per image (log)",
+            "seconds (light: surrogate training, paid once)",
+        ),
+        horizontal_spacing=0.07,
+    )
+    within = "within ε" if eps is None else f"within L∞ ε = {eps:g}"
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=table["success_within_eps"],
+            marker_color=colors,
+            name=f"success {within}",
+            showlegend=False,
+            customdata=table["attack"],
+            text=[f"{v:.0%}" for v in table["success_within_eps"]],
+            textposition="outside",
+            hovertemplate="%{customdata}<br>success " + within + ": %{y:.1%}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    larger = table["success_rate"] > table["success_within_eps"] + 1e-9
+    if bool(larger.any()):
+        fig.add_trace(
+            go.Scatter(
+                x=[lab for lab, big in zip(labels, larger, strict=True) if big],
+                y=table.loc[larger, "success_rate"],
+                mode="markers",
+                marker={"symbol": "diamond", "size": 12, "color": "black"},
+                name="success with any perturbation size (not bounded by ε)",
+                hovertemplate="%{x}<br>success, any size: %{y:.1%}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    q = table["queries_per_image"].astype(float)
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=q.where(q > 0, np.nan),
+            marker_color=colors,
+            name="queries per image",
+            showlegend=False,
+            text=[f"{v:,.0f}" if v >= 1 else ("none" if v == 0 else f"{v:.2g}") for v in q],
+            textposition="outside",
+            hovertemplate="%{x}<br>%{y:,.1f} queries per image<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    if bool((q == 0).any()):
+        for lab in [lab for lab, v in zip(labels, q, strict=True) if v == 0]:
+            fig.add_annotation(
+                x=lab,
+                y=0,
+                yref="y2 domain",
+                xref="x2",
+                text="no queries<br>(gradients)",
+                showarrow=False,
+                yanchor="bottom",
+                font={"size": 10},
+            )
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=table["seconds"],
+            marker_color=colors,
+            name="attack",
+            showlegend=False,
+            hovertemplate="%{x}<br>attack: %{y:.2f} s<extra></extra>",
+        ),
+        row=1,
+        col=3,
+    )
+    if bool((table["setup_seconds"] > 0).any()):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=table["setup_seconds"],
+                marker_color=colors,
+                marker_opacity=0.4,
+                name="surrogate training (paid once)",
+                showlegend=False,
+                hovertemplate="%{x}<br>surrogate training: %{y:.2f} s<extra></extra>",
+            ),
+            row=1,
+            col=3,
+        )
+    fig.update_layout(
+        barmode="stack",
+        title=title,
+        height=480,
+        legend={"orientation": "h", "y": -0.25},
+        margin={"b": 110},
+    )
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.12], row=1, col=1)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(title_text="s", row=1, col=3)
+    fig.update_xaxes(tickangle=0, tickfont={"size": 10})
+    return fig
+
+
+GALLERY_TITLES = {
+    "white": "white-box",
+    "gray": "gray-box",
+    "simba": "SimBA-DCT",
+    "simba_pixel": "SimBA-pixel",
+    "zoo": "ZOO",
+    "label": "label-only",
+}
+
+
+def threat_gallery(
+    clean: np.ndarray,
+    advs: Mapping[str, np.ndarray],
+    gallery: pd.DataFrame,
+    *,
+    titles: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
+) -> go.Figure:
+    """The same images, clean (first row) and after each attack (one row per attack), each
+    titled with the model's answer.
+
+    Args:
+        clean: (k, C, H, W) clean images.
+        advs: attack key → (k, C, H, W) adversarial images.
+        gallery: rows with ``attack``, ``slot``, ``true``, ``predicted``, ``fooled``.
+        titles: attack key → row name (default :data:`GALLERY_TITLES`).
+        order: attack keys in row order (default: the order of ``advs``).
+    """
+    titles = dict(GALLERY_TITLES, **(titles or {}))
+    keys = list(order or advs)
+    k = clean.shape[0]
+    images = [clean]
+    captions: list[str] = []
+    first = gallery[gallery["attack"] == keys[0]].sort_values("slot") if keys else gallery
+    captions += [f"clean: {t}" for t in first["true"].tolist()[:k]]
+    for key in keys:
+        images.append(advs[key])
+        rows = gallery[gallery["attack"] == key].sort_values("slot")
+        captions += [
+            f"{titles.get(key, key)}: {p}" + (" ✗" if f else "")
+            for p, f in zip(rows["predicted"], rows["fooled"], strict=True)
+        ]
+    return image_grid(
+        np.concatenate(images),
+        captions,
+        ncols=k,
+        title="The same images under each threat model (✗: the model is fooled)",
+    )
