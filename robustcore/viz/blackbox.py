@@ -1,0 +1,130 @@
+"""Figures of the black-box pages: success against queries, query counts and the transfer
+matrix. Pure functions of tables; nothing here touches a model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .figures import PALETTE
+
+
+def success_vs_queries_figure(
+    curves: pd.DataFrame,
+    *,
+    title: str = "Success rate against queries per image",
+    dash: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """One step line per ``label`` of a table with ``budget`` and ``success_rate`` columns
+    (:func:`robustcore.evaluation.success_vs_queries`), on a logarithmic query axis.
+
+    ``dash`` optionally maps a label to a Plotly dash style (e.g. ``"dot"`` for a defended
+    variant of the same attack).
+    """
+    fig = go.Figure()
+    for i, (label, grp) in enumerate(curves.groupby("label", sort=False)):
+        grp = grp.sort_values("budget")
+        fig.add_trace(
+            go.Scatter(
+                x=grp["budget"].clip(lower=1),
+                y=grp["success_rate"],
+                mode="lines",
+                name=str(label),
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "shape": "hv",
+                    "dash": (dash or {}).get(str(label), "solid"),
+                },
+                hovertemplate="≤ %{x:,} queries: %{y:.1%} fooled<extra>" + str(label) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="queries per image (budget)",
+        xaxis_type="log",
+        yaxis_title="success rate",
+        yaxis_tickformat=".0%",
+        yaxis_range=[0, 1.02],
+        hovermode="x unified",
+    )
+    return fig
+
+
+def query_histogram(
+    samples: Mapping[str, Sequence[float]],
+    *,
+    title: str = "Queries each successful attack needed",
+) -> go.Figure:
+    """Overlaid histograms of per-image query counts (log-spaced bins), one per attack."""
+    fig = go.Figure()
+    values = [np.asarray(v, dtype=float) for v in samples.values()]
+    top = max((float(v.max()) for v in values if v.size), default=1.0)
+    edges = np.unique(np.round(np.logspace(0, np.log10(max(top, 2.0)) + 1e-9, 31)))
+    centers = np.sqrt(edges[:-1] * edges[1:])
+    for i, (name, v) in enumerate(zip(samples, values, strict=True)):
+        counts, _ = np.histogram(v, bins=edges)
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=counts,
+                width=np.diff(edges) * 0.95,
+                name=name,
+                opacity=0.6,
+                marker_color=PALETTE[i % len(PALETTE)],
+                customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+                hovertemplate="%{customdata[0]:,.0f}–%{customdata[1]:,.0f} queries: "
+                "%{y} images<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        barmode="overlay",
+        xaxis_type="log",
+        xaxis_title="queries per image",
+        yaxis_title="images",
+    )
+    return fig
+
+
+def transfer_heatmap(
+    matrix: pd.DataFrame,
+    *,
+    value: str = "success_rate",
+    title: str = "Transfer success: craft on the surrogate (row), attack the target (column)",
+) -> go.Figure:
+    """Heat map of a transfer matrix table (``surrogate``, ``target``, ``value`` columns).
+
+    The diagonal is the white-box attack on the model itself; off-diagonal cells are what
+    reaches a target the attacker never saw.
+    """
+    table = matrix.pivot(index="surrogate", columns="target", values=value)
+    order = list(dict.fromkeys(matrix["surrogate"]))
+    cols = list(dict.fromkeys(matrix["target"]))
+    table = table.reindex(index=order, columns=cols)
+    z = table.to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(c) for c in cols],
+            y=[str(r) for r in order],
+            zmin=0.0,
+            zmax=1.0,
+            colorscale="Reds",
+            text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.0%}")(z),
+            texttemplate="%{text}",
+            colorbar={"title": "fooled", "tickformat": ".0%"},
+            hovertemplate="surrogate %{y} → target %{x}: %{z:.1%} fooled<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="target model",
+        yaxis_title="surrogate model (attack crafted here)",
+        yaxis_autorange="reversed",
+        xaxis_type="category",
+        yaxis_type="category",
+    )
+    return fig

@@ -1,0 +1,60 @@
+"""AppTest: the Black-box attacks page runs SimBA and ZOO through the query interface, draws
+success against queries and the query histogram, fills a transfer matrix, and explains bad
+choices."""
+
+from __future__ import annotations
+
+from helpers.apptest import has_metric, new_app, run_until, trained_app
+
+PAGE = "pages/blackbox.py"
+
+
+def _pct(at, label: str) -> float:
+    return float(next(m.value for m in at.metric if m.label == label).rstrip("%"))
+
+
+def test_page_without_model_explains_what_to_do():
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert any("No model yet" in i.value for i in at.info)
+
+
+def test_query_attacks_and_transfer_matrix():
+    at = trained_app(PAGE)
+    at.slider(key="bb_n").set_value(20)
+    at.button[0].click()  # Run black-box attacks
+    at.run()
+    run_until(at, has_metric("SimBA (DCT) success"), timeout=240)
+    assert _pct(at, "SimBA (DCT) success") >= 80
+    assert _pct(at, "SimBA (pixel) success") >= 50
+    assert has_metric("ZOO success")(at)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("Success rate against queries" in s for s in specs)
+    assert any("Queries each successful attack needed" in s for s in specs)
+
+    at.multiselect(key="bb_tr_archs").set_value(["small_cnn", "mlp"])
+    at.slider(key="bb_tr_n").set_value(50)
+    at.button[1].click()  # Run transfer matrix
+    at.run()
+    run_until(at, has_metric("Transfer (off-diagonal), mean"), timeout=240)
+    white, transfer = (
+        _pct(at, "White-box (diagonal), mean"),
+        _pct(at, "Transfer (off-diagonal), mean"),
+    )
+    assert white > transfer, (white, transfer)
+    assert any("Transfer success" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_bad_choices_are_explained():
+    at = trained_app(PAGE)
+    at.multiselect(key="bb_attacks").set_value([])
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("at least one attack" in e.value for e in at.error)
+    at.multiselect(key="bb_tr_archs").set_value(["mlp"])
+    at.button[1].click()
+    at.run()
+    assert any("two different architectures" in e.value for e in at.error)

@@ -1,0 +1,45 @@
+"""A black-box run in a real browser: train the default model, run SimBA and ZOO on a few
+images, see the success-against-queries chart and the query histogram."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from helpers.e2e import metric_value
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+TRAIN_TIMEOUT_MS = 180_000
+RUN_TIMEOUT_MS = 240_000
+
+
+def test_blackbox_run_draws_success_against_queries(streamlit_server: str, page: Page) -> None:
+    page.goto(streamlit_server)
+    button = page.get_by_test_id("stSidebar").get_by_role("button", name="Train / load model")
+    expect(button).to_be_enabled(timeout=60_000)
+    button.click()
+    expect(
+        page.get_by_test_id("stMetricLabel").filter(has_text="Clean test accuracy")
+    ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    page.get_by_role("link", name="Black-box attacks").click()
+    expect(page.get_by_role("heading", name="Black-box attacks", level=1)).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.get_by_text("small_cnn on mnist5k").first).to_be_visible(timeout=30_000)
+    started = time.monotonic()
+    page.get_by_role("button", name="Run black-box attacks").click()
+    chart = page.locator('[data-testid="stPlotlyChart"]').filter(
+        has_text="Success rate against queries"
+    )
+    expect(chart).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    print(f"black-box run to chart: {time.monotonic() - started:.1f} s")
+    expect(chart).to_contain_text("SimBA (DCT)")
+    expect(chart).to_contain_text("ZOO")
+    value = metric_value(page, "SimBA (DCT) success")
+    match = re.match(r"(\d+)%", value.strip())
+    assert match and int(match.group(1)) >= 80, value
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert page.errors == [], page.errors
