@@ -1,5 +1,6 @@
 """Defenses, one module per idea: ``sanitize`` (poisoning sanitization), ``postprocess``
 (output rounding, top-k, label only, reverse sigmoid, temperature), ``ensemble``
-(consensus of several models), and later ``trainer``, ``distillation``, ``detector``,
-``preprocess`` and ``query_limit``.
+(consensus of several models), ``query_limit`` (per-client query budgets, the stateful
+detector of black-box query streams and the account-rotating adaptive attacker), and later
+``trainer``, ``distillation``, ``detector`` and ``preprocess``.
 """

@@ -13,9 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Section → (page file, title, icon). Only pages that work are listed here.
 PAGES: dict[str, list[tuple[str, str, str]]] = {
-    "Overview": [("pages/home.py", "Home", ":material/home:")],
+    "Overview": [
+        ("pages/home.py", "Home", ":material/home:"),
+        ("pages/threat_models.py", "Threat models", ":material/shield_person:"),
+    ],
     "Evasion attacks": [
         ("pages/whitebox.py", "White-box attacks", ":material/target:"),
+        ("pages/blackbox.py", "Black-box attacks", ":material/visibility_off:"),
     ],
     "Poisoning attacks": [
         ("pages/backdoors.py", "Backdoors", ":material/bug_report:"),
@@ -33,6 +37,7 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
             "Poisoning sanitization",
             ":material/cleaning_services:",
         ),
+        ("pages/query_limitation.py", "Query limitation", ":material/speed:"),
     ],
 }
 
