@@ -9,6 +9,10 @@ Commands:
                         attack's declaration (e.g. attack pgd --steps 40 --eps-grid 0,0.1,0.3)
   blackbox simba|zoo    run a query-only attack on a zoo model through a QueryModel; flags
                         come from the attack's declaration (e.g. blackbox simba --basis pixel)
+  threats               white-, gray-, black-box and label-only attackers on one model and
+                        budget (the Threat models page; flags from ThreatPlan, e.g. --eps 0.3)
+  query-limit           the Query limitation page's measurement: budget, stateful detector,
+                        adaptive attackers, benign false alarms (flags from QueryLimit …)
 """
 
 from __future__ import annotations
@@ -195,6 +199,19 @@ def _cmd_blackbox(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_threats(ns: argparse.Namespace) -> int:
+    from .runs.threat_job import main as threats_main
+
+    threats_main(ns.rest)
+    return 0
+
+
+def _cmd_query_limit(ns: argparse.Namespace) -> int:
+    from .runs.query_limit_job import main as query_limit_main
+
+    return int(query_limit_main(ns.rest) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .attacks.evasion import BLACKBOX_ATTACKS, WHITEBOX_ATTACKS
     from .models import ARCHITECTURES, TrainRecipe
@@ -237,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--sample-seed", type=int, default=0, help="seed of the test-input subset")
         add_arguments(a, cls)
         a.set_defaults(fn=_cmd_blackbox)
+    p = sub.add_parser(
+        "threats",
+        help="threat models side by side (flags: python -m robustcore threats -h)",
+        add_help=False,
+    )
+    p.set_defaults(fn=_cmd_threats)
+    p = sub.add_parser(
+        "query-limit",
+        help="query limitation measurement (flags: python -m robustcore query-limit -h)",
+        add_help=False,
+    )
+    p.set_defaults(fn=_cmd_query_limit)
     p = sub.add_parser("runs", help="list stored runs")
     p.add_argument("--kind", default=None)
     p.set_defaults(fn=_cmd_runs)
@@ -245,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns, rest = parser.parse_known_args(argv)
+    if ns.command not in ("threats", "query-limit") and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    ns.rest = rest
     try:
         return ns.fn(ns)
     except RobustcoreError as exc:

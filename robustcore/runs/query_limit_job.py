@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..models import TrainRecipe, train_entry
     from ..params import add_arguments, from_namespace
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m robustcore query-limit", description=__doc__)
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--arch", default="small_cnn")
     parser.add_argument("--n", type=int, default=50, help="test images attacked")

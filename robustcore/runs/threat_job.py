@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     from ..models import train_entry
     from ..params import add_arguments, from_namespace
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m robustcore threats", description=main.__doc__)
     parser.add_argument("--dataset", default="mnist5k", help="Dataset (default mnist5k).")
     parser.add_argument("--arch", default="small_cnn", help="The target's architecture.")
     parser.add_argument(

@@ -61,7 +61,7 @@ def threat_figure(
         subplot_titles=(
             "success rate" + ("" if eps is None else f" within L∞ ε = {eps:g}"),
             "queries per image (log)",
-            "seconds (light: surrogate training, paid once)",
+            "seconds (light: surrogate training)",
         ),
         horizontal_spacing=0.07,
     )

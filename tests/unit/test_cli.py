@@ -171,3 +171,21 @@ def test_attack_command_sweeps_with_flags_from_the_declaration(cli_home):
     assert result["accuracy_at_max.PGD"] < result["clean_accuracy"]
     rc, out, err = _run(argv[:-1] + ["--steps", "0", "--no-sanity"])
     assert rc == 2 and "at least 1" in err
+
+
+def test_threats_and_query_limit_commands_pass_their_flags_on(capsys, cli_home):
+    def code(argv: list[str]) -> int:
+        try:
+            return main(argv)
+        except SystemExit as exc:
+            return int(exc.code)
+
+    assert code(["threats", "--n", "abc"]) == 2
+    assert "Test images must be a whole number, got 'abc'" in capsys.readouterr().err
+    assert code(["query-limit", "--budget", "x"]) == 2
+    assert "Query budget per client must be a whole number" in capsys.readouterr().err
+    assert code(["train", "--x"]) == 2
+    assert "unrecognized arguments: --x" in capsys.readouterr().err
+    for cmd in ("threats", "query-limit"):
+        assert code([cmd, "--dataset", "nope"]) == 2
+        assert "Unknown dataset 'nope'" in capsys.readouterr().err
