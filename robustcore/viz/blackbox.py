@@ -16,34 +16,43 @@ def success_vs_queries_figure(
     curves: pd.DataFrame,
     *,
     title: str = "Success rate against queries per image",
+    color_by: str = "label",
+    dash_by: str | None = None,
     dash: Mapping[str, str] | None = None,
+    x_title: str = "queries per image (budget)",
 ) -> go.Figure:
     """One step line per ``label`` of a table with ``budget`` and ``success_rate`` columns
     (:func:`robustcore.evaluation.success_vs_queries`), on a logarithmic query axis.
 
-    ``dash`` optionally maps a label to a Plotly dash style (e.g. ``"dot"`` for a defended
-    variant of the same attack).
+    Lines share a colour (and a legend group) when they share the value of ``color_by``
+    (e.g. the attack); ``dash`` maps the value of ``dash_by`` (default: the label) to a
+    Plotly dash style (e.g. ``"dash"`` for the defended variant of the same attack).
     """
     fig = go.Figure()
-    for i, (label, grp) in enumerate(curves.groupby("label", sort=False)):
+    groups = list(dict.fromkeys(curves[color_by].astype(str)))
+    for label, grp in curves.groupby("label", sort=False):
         grp = grp.sort_values("budget")
+        first = grp.iloc[0]
+        group = str(first[color_by])
+        style = (dash or {}).get(str(first[dash_by or "label"]), "solid")
         fig.add_trace(
             go.Scatter(
                 x=grp["budget"].clip(lower=1),
                 y=grp["success_rate"],
                 mode="lines",
                 name=str(label),
+                legendgroup=group,
                 line={
-                    "color": PALETTE[i % len(PALETTE)],
+                    "color": PALETTE[groups.index(group) % len(PALETTE)],
                     "shape": "hv",
-                    "dash": (dash or {}).get(str(label), "solid"),
+                    "dash": style,
                 },
                 hovertemplate="≤ %{x:,} queries: %{y:.1%} fooled<extra>" + str(label) + "</extra>",
             )
         )
     fig.update_layout(
         title=title,
-        xaxis_title="queries per image (budget)",
+        xaxis_title=x_title,
         xaxis_type="log",
         yaxis_title="success rate",
         yaxis_tickformat=".0%",

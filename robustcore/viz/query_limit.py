@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .blackbox import success_vs_queries_figure
 from .figures import PALETTE
 
 DEFENSE_DASH = {
@@ -29,37 +30,15 @@ def budget_defense_figure(
     """One step line per attack × defense (columns ``attack``, ``defense``, ``budget``,
     ``success_rate``): solid without the detector, dashed with it (a success counts only
     before the client is caught), dotted for blinded queries. Log query axis."""
-    fig = go.Figure()
-    attacks = list(dict.fromkeys(curves["attack"]))
-    color = _colors(attacks)
-    for (attack, defense), grp in curves.groupby(["attack", "defense"], sort=False):
-        grp = grp.sort_values("budget")
-        name = f"{attack} · {defense}"
-        fig.add_trace(
-            go.Scatter(
-                x=grp["budget"].clip(lower=1),
-                y=grp["success_rate"],
-                mode="lines",
-                name=name,
-                legendgroup=str(attack),
-                line={
-                    "color": color[attack],
-                    "shape": "hv",
-                    "dash": DEFENSE_DASH.get(str(defense), "dashdot"),
-                },
-                hovertemplate="≤ %{x:,} queries: %{y:.1%}<extra>" + name + "</extra>",
-            )
-        )
-    fig.update_layout(
+    df = curves.assign(label=curves["attack"].astype(str) + " · " + curves["defense"].astype(str))
+    return success_vs_queries_figure(
+        df,
         title=title,
-        xaxis_title="query budget per image",
-        xaxis_type="log",
-        yaxis_title="success rate",
-        yaxis_tickformat=".0%",
-        yaxis_range=[0, 1.02],
-        hovermode="x unified",
+        color_by="attack",
+        dash_by="defense",
+        dash={**{d: "dashdot" for d in df["defense"].astype(str)}, **DEFENSE_DASH},
+        x_title="query budget per image",
     )
-    return fig
 
 
 def detection_delay_figure(

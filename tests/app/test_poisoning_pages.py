@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 import torch
 from helpers.apptest import has_metric, new_app, run_until, trained_app
 
@@ -25,15 +24,6 @@ def _click(at, label: str) -> None:
 
 def _chart_titles(at) -> list[str]:
     return [c.proto.spec for c in at.get("plotly_chart")]
-
-
-@pytest.mark.parametrize("page", [BACKDOORS, LABEL_FLIP, SANITIZE])
-def test_pages_without_model_explain_what_to_do(page):
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True  # no default model from earlier tests
-    at.switch_page(page).run()
-    assert not at.exception
-    assert any("No model yet" in i.value for i in at.info)
 
 
 def test_backdoors_badnets_hidden_trigger_and_comparison():

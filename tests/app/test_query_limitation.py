@@ -3,7 +3,7 @@ budget and the stateful detector), shows the charts and metrics, and explains ba
 
 from __future__ import annotations
 
-from helpers.apptest import new_app, run_until, trained_app
+from helpers.apptest import run_until, trained_app
 
 PAGE = "pages/query_limitation.py"
 
@@ -14,14 +14,6 @@ def _pct(at, label: str) -> float:
 
 def _done(at) -> bool:
     return any(m.label == "Benign false-alarm rate" for m in at.metric)
-
-
-def test_page_without_model_explains_what_to_do():
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert any("No model yet" in i.value for i in at.info)
 
 
 def test_default_run_shows_detection_false_alarms_and_accounts():

@@ -5,18 +5,9 @@ explains what to do without a model."""
 from __future__ import annotations
 
 import pytest
-from helpers.apptest import has_metric, metric, new_app, run_until, trained_app
+from helpers.apptest import has_metric, metric, run_until, trained_app
 
 PAGE = "pages/threat_models.py"
-
-
-def test_page_without_model_explains_what_to_do():
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True  # no default model from earlier tests
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert at.title[0].value == "Threat models"
-    assert any("No model yet" in i.value for i in at.info)
 
 
 def test_default_run_compares_the_threat_models():

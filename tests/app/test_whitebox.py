@@ -3,7 +3,7 @@ the sanity checks, and rejects a bad ε grid with a message."""
 
 from __future__ import annotations
 
-from helpers.apptest import has_metric, new_app, run_until, trained_app
+from helpers.apptest import has_metric, run_until, trained_app
 
 PAGE = "pages/whitebox.py"
 
@@ -18,14 +18,6 @@ def _small(at, eps="0, 0.1, 0.3"):
     at.slider(key="wb_ncw").set_value(10)
     at.slider(key="wb_a.cw.binary_search_steps").set_value(2)
     at.number_input(key="wb_a.cw.max_iter").set_value(30)
-
-
-def test_page_without_model_explains_what_to_do():
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True  # no default model from earlier tests
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert any("No model yet" in i.value for i in at.info)
 
 
 def test_sweep_with_what_if_shows_curves_and_checks():

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from helpers.e2e import metric_value
+from helpers.e2e import metric_value, open_page, train_default_model
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -17,17 +17,8 @@ RUN_TIMEOUT_MS = 240_000
 
 
 def test_blackbox_run_draws_success_against_queries(streamlit_server: str, page: Page) -> None:
-    page.goto(streamlit_server)
-    button = page.get_by_test_id("stSidebar").get_by_role("button", name="Train / load model")
-    expect(button).to_be_enabled(timeout=60_000)
-    button.click()
-    expect(
-        page.get_by_test_id("stMetricLabel").filter(has_text="Clean test accuracy")
-    ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-    page.get_by_role("link", name="Black-box attacks").click()
-    expect(page.get_by_role("heading", name="Black-box attacks", level=1)).to_be_visible(
-        timeout=30_000
-    )
+    train_default_model(page, streamlit_server, TRAIN_TIMEOUT_MS)
+    open_page(page, "Black-box attacks")
     expect(page.get_by_text("small_cnn on mnist5k").first).to_be_visible(timeout=30_000)
     started = time.monotonic()
     page.get_by_role("button", name="Run black-box attacks").click()

@@ -9,6 +9,7 @@ import re
 import time
 
 import pytest
+from helpers.e2e import open_page, train_default_model
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -26,18 +27,8 @@ def _metric(page: Page, label: str) -> float:
 
 
 def test_badnets_poisoning_detected_and_removed(streamlit_server: str, page: Page) -> None:
-    page.goto(streamlit_server)
-    button = page.get_by_test_id("stSidebar").get_by_role("button", name="Train / load model")
-    expect(button).to_be_enabled(timeout=60_000)
-    button.click()
-    expect(
-        page.get_by_test_id("stMetricLabel").filter(has_text="Clean test accuracy")
-    ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-
-    page.get_by_role("link", name="Poisoning sanitization").click()
-    expect(page.get_by_role("heading", name="Poisoning sanitization", level=1)).to_be_visible(
-        timeout=30_000
-    )
+    train_default_model(page, streamlit_server, TRAIN_TIMEOUT_MS)
+    open_page(page, "Poisoning sanitization")
     started = time.monotonic()
     page.get_by_role("button", name="Poison, detect and retrain").click()
     bars = page.locator('[data-testid="stPlotlyChart"]').filter(

@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from helpers.e2e import metric_value
+from helpers.e2e import metric_value, open_page, train_default_model
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -16,22 +16,9 @@ TRAIN_TIMEOUT_MS = 180_000
 SWEEP_TIMEOUT_MS = 240_000
 
 
-def _train_default_model(page: Page, url: str) -> None:
-    page.goto(url)
-    button = page.get_by_test_id("stSidebar").get_by_role("button", name="Train / load model")
-    expect(button).to_be_enabled(timeout=60_000)
-    button.click()
-    expect(
-        page.get_by_test_id("stMetricLabel").filter(has_text="Clean test accuracy")
-    ).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-
-
 def test_whitebox_sweep_draws_the_accuracy_curve(streamlit_server: str, page: Page) -> None:
-    _train_default_model(page, streamlit_server)
-    page.get_by_role("link", name="White-box attacks").click()
-    expect(page.get_by_role("heading", name="White-box attacks", level=1)).to_be_visible(
-        timeout=30_000
-    )
+    train_default_model(page, streamlit_server, TRAIN_TIMEOUT_MS)
+    open_page(page, "White-box attacks")
     grid = page.get_by_role("textbox", name="ε grid")
     grid.fill("0, 0.1, 0.3")
     started = time.monotonic()

@@ -115,8 +115,9 @@ def resolve_target(
             f"Targets must be one class or one per input: got {tuple(t.shape)} for "
             f"{y.shape[0]} inputs."
         )
-    if num_classes is not None and bool(((t < 0) | (t >= num_classes)).any()):
-        raise ValidationError(f"Target classes must lie in 0..{num_classes - 1}.")
+    if bool((t < 0).any()) or (num_classes is not None and bool((t >= num_classes).any())):
+        top = "C-1" if num_classes is None else str(num_classes - 1)
+        raise ValidationError(f"Target classes must lie in 0..{top}.")
     return t
 
 

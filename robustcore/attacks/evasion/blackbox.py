@@ -29,7 +29,7 @@ import torch
 
 from ...errors import ValidationError
 from ...params import Configurable
-from .base import AttackResult, Bounds, ProgressFn, as_bounds, flat_norms
+from .base import AttackResult, Bounds, ProgressFn, as_bounds, flat_norms, resolve_target
 from .query import QueryModel
 
 
@@ -146,7 +146,7 @@ class BlackBoxAttack(Configurable):
         y = y.detach().to(device, torch.long)
         one = x[:1] if x.shape[0] else torch.zeros((1, *x.shape[1:]), device=device)
         lo, hi = as_bounds(bounds, one)
-        tgt = _targets(targeted, target, y, api.num_classes)
+        tgt = resolve_target(targeted, target, y, api.num_classes)
         labels = tgt if tgt is not None else y
         n = int(x.shape[0])
         api.open(n)
@@ -216,28 +216,6 @@ class BlackBoxAttack(Configurable):
 
     def _attack(self, api: QueryModel, state: QueryState, progress: ProgressFn | None) -> int:
         raise NotImplementedError
-
-
-def _targets(
-    targeted: bool, target: int | torch.Tensor | None, y: torch.Tensor, num_classes: int | None
-) -> torch.Tensor | None:
-    """Per-image target classes of a targeted attack, checked as far as possible up front."""
-    if not targeted:
-        return None
-    if target is None:
-        raise ValidationError("A targeted attack needs a target class (an int or one per input).")
-    t = torch.as_tensor(target, device=y.device, dtype=torch.long)
-    if t.dim() == 0:
-        t = t.expand_as(y).clone()
-    if t.shape != y.shape:
-        raise ValidationError(
-            f"Targets must be one class or one per input: got {tuple(t.shape)} for "
-            f"{y.shape[0]} inputs."
-        )
-    if bool((t < 0).any()) or (num_classes is not None and bool((t >= num_classes).any())):
-        top = "C-1" if num_classes is None else str(num_classes - 1)
-        raise ValidationError(f"Target classes must lie in 0..{top}.")
-    return t
 
 
 def seeded_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -4,21 +4,13 @@ choices."""
 
 from __future__ import annotations
 
-from helpers.apptest import has_metric, new_app, run_until, trained_app
+from helpers.apptest import has_metric, run_until, trained_app
 
 PAGE = "pages/blackbox.py"
 
 
 def _pct(at, label: str) -> float:
     return float(next(m.value for m in at.metric if m.label == label).rstrip("%"))
-
-
-def test_page_without_model_explains_what_to_do():
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    assert any("No model yet" in i.value for i in at.info)
 
 
 def test_query_attacks_and_transfer_matrix():
