@@ -33,3 +33,19 @@ def tiny_cnn(mnist5k):
     from robustcore.models import train_entry
 
     return train_entry("small_cnn", mnist5k, {"epochs": 1, "seed": 0})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run each folder's Home tests first: they check what a first visit shows (no model
+    yet), before other tests of the same session train the default model that a new
+    session then loads on its own."""
+    folders: dict[Path, int] = {}
+    for item in items:
+        folders.setdefault(Path(str(item.fspath)).parent, len(folders))
+
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
+        i, item = pair
+        path = Path(str(item.fspath))
+        return (folders[path.parent], 0 if path.name.startswith("test_home") else 1, i)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]

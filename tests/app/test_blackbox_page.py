@@ -19,9 +19,9 @@ def test_query_attacks_and_transfer_matrix():
     at.button[0].click()  # Run black-box attacks
     at.run()
     run_until(at, has_metric("SimBA (DCT) success"), timeout=240)
-    assert _pct(at, "SimBA (DCT) success") >= 80
-    assert _pct(at, "SimBA (pixel) success") >= 50
-    assert has_metric("ZOO success")(at)
+    # The default model (small_cnn, 5 epochs) with the pages' default settings.
+    for name in ("SimBA (pixel)", "SimBA (DCT)", "ZOO"):
+        assert _pct(at, f"{name} success") >= 80, name
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("Success rate against queries" in s for s in specs)
     assert any("Queries each successful attack needed" in s for s in specs)
