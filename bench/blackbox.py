@@ -41,7 +41,6 @@ batching on top.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from report import write_json  # noqa: E402
 from torch import nn  # noqa: E402
 
 from robustcore.attacks.evasion import ZOO, QueryModel, SimBA  # noqa: E402
@@ -338,17 +338,15 @@ def main() -> None:
     for line in checks:
         print(f"- {line}")
     if ns.json:
-        ns.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "header": header,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
-            "device": str(device),
-            "threads": threads,
-            "torch": torch.__version__,
-            "rows": [asdict(r) | {"seconds_per_image": r.seconds_per_image} for r in rows],
-            "checks": checks,
-        }
-        ns.json.write_text(json.dumps(payload, indent=2))
+        write_json(
+            ns.json,
+            ns,
+            header,
+            device,
+            threads,
+            rows=[asdict(r) | {"seconds_per_image": r.seconds_per_image} for r in rows],
+            checks=checks,
+        )
 
 
 if __name__ == "__main__":

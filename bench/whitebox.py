@@ -39,7 +39,6 @@ early abort here, so that it does every iteration ART does.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from report import write_json  # noqa: E402
 from torch import nn  # noqa: E402
 
 from robustcore.attacks.evasion import FGSM, PGD, CarliniWagnerL2  # noqa: E402
@@ -497,19 +497,17 @@ def main() -> None:
     for line in results:
         print(f"- {line}")
     if ns.json:
-        ns.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "header": header,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
-            "device": str(device),
-            "threads": threads,
-            "torch": torch.__version__,
-            "clean_accuracy": clean,
-            "floors_ms": [{"attack": a, "images": n, "ms": 1000 * f} for a, n, f in floors],
-            "rows": [asdict(r) | {"images_per_second": r.images_per_second} for r in rows],
-            "checks": results,
-        }
-        ns.json.write_text(json.dumps(payload, indent=2))
+        write_json(
+            ns.json,
+            ns,
+            header,
+            device,
+            threads,
+            clean_accuracy=clean,
+            floors_ms=[{"attack": a, "images": n, "ms": 1000 * f} for a, n, f in floors],
+            rows=[asdict(r) | {"images_per_second": r.images_per_second} for r in rows],
+            checks=results,
+        )
 
 
 if __name__ == "__main__":

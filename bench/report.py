@@ -1,0 +1,27 @@
+"""What every benchmark script writes with ``--json``: its header, arguments, device,
+threads and torch version next to its own rows and checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def write_json(
+    path: Path, ns: argparse.Namespace, header: str, device: Any, threads: int, **fields: Any
+) -> None:
+    """Write the run's settings and ``fields`` (rows, checks, …) to ``path`` as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "header": header,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(ns).items()},
+        "device": str(device),
+        "threads": threads,
+        "torch": torch.__version__,
+        **fields,
+    }
+    path.write_text(json.dumps(payload, indent=2))
