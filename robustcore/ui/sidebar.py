@@ -25,6 +25,22 @@ SOURCES = {
 }
 
 
+# Streamlit drops a page's widget state when another page is opened, and every page draws
+# this sidebar anew; the choices are therefore also kept under these keys, which are no
+# widget's, and each widget starts from them (its key alone would reset to the default).
+_KEEP = "rc_keep."
+
+
+def _kept_index(name: str, options: list[Any], default: Any) -> int:
+    """Index of the value last chosen for ``name`` (or of ``default``) among ``options``."""
+    value = st.session_state.get(_KEEP + name, default)
+    return options.index(value if value in options else default)
+
+
+def _keep(name: str, value: Any) -> None:
+    st.session_state[_KEEP + name] = value
+
+
 def default_arch(ds: Dataset) -> str:
     archs = compatible_architectures(ds.modality, ds.input_shape)
     for preferred in ("small_cnn", "mlp"):
@@ -41,10 +57,11 @@ def _dataset_picker() -> Dataset | None:
     choice = st.selectbox(
         "Dataset",
         names,
-        index=names.index(DEFAULT_DATASET),
+        index=_kept_index("dataset", names, DEFAULT_DATASET),
         format_func=titles.get,
         key="rc_dataset_choice",
     )
+    _keep("dataset", choice)
     if choice == UPLOAD:
         up = st.file_uploader(
             "Dataset (.npz)",
@@ -55,6 +72,12 @@ def _dataset_picker() -> Dataset | None:
             f"At most {MAX_UPLOAD_MB} MB.",
         )
         if up is None:
+            cached = state.uploaded_dataset()
+            if cached is not None:  # uploaded before (e.g. on another page)
+                st.caption(
+                    f"Using **{cached.name}**, uploaded earlier; upload a file to replace it."
+                )
+                return cached
             st.caption("Upload a file to continue.")
             return None
         data = up.getvalue()
@@ -90,16 +113,20 @@ def _train_controls(ds: Dataset) -> None:
     arch = st.selectbox(
         "Architecture",
         archs,
-        index=archs.index(default_arch(ds)),
+        index=_kept_index(f"arch.{ds.name}", archs, default_arch(ds)),
         format_func=lambda a: ARCHITECTURES[a].title,
         key="rc_arch",
         help="Models compatible with this dataset's shape.",
     )
+    _keep(f"arch.{ds.name}", arch)
     st.caption(ARCHITECTURES[arch].description)
     with st.expander("Training recipe"):
-        recipe = param_form(TrainRecipe, key="rc_recipe")
+        recipe = param_form(
+            TrainRecipe, key="rc_recipe", values=st.session_state.get(_KEEP + "recipe")
+        )
     if recipe is None:
         return
+    _keep("recipe", recipe.to_dict())
     if st.button("Train / load model", type="primary", key="rc_train", width="stretch"):
         jobs.start("model", train_spec(arch, ds, recipe), train_job(arch, ds, recipe))
         st.session_state["rc_pending"] = {
@@ -117,10 +144,12 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         arch = st.selectbox(
             "Architecture of the weights",
             archs,
+            index=_kept_index("upload_arch", archs, "auto"),
             key="rc_upload_arch",
             format_func=lambda a: "Detect from the file" if a == "auto" else ARCHITECTURES[a].title,
             help="The built-in architecture these weights were trained with.",
         )
+        _keep("upload_arch", arch)
     kind = "state_dict saved with torch.save" if source == "weights" else "torch.jit.save file"
     up = st.file_uploader(
         f"Model file ({kind})",
@@ -221,7 +250,14 @@ def model_sidebar() -> None:
         if ds is not None:
             _describe(ds)
             _autoload_default(ds)
-            source = st.radio("Model", list(SOURCES), format_func=SOURCES.get, key="rc_source")
+            source = st.radio(
+                "Model",
+                list(SOURCES),
+                index=_kept_index("source", list(SOURCES), "zoo"),
+                format_func=SOURCES.get,
+                key="rc_source",
+            )
+            _keep("source", source)
             if source == "zoo":
                 _train_controls(ds)
             else:

@@ -1,0 +1,29 @@
+"""AppTest: the sidebar's choices (dataset, model source, architecture, training recipe) are
+still there after switching to another page; Streamlit would otherwise reset them."""
+
+from __future__ import annotations
+
+from helpers.apptest import new_app
+
+
+def test_sidebar_choices_survive_page_switches():
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True  # no default model from earlier tests
+    at.run()
+    at.sidebar.selectbox(key="rc_arch").set_value("mlp").run()
+    at.sidebar.slider(key="rc_recipe.epochs").set_value(3).run()
+    at.switch_page("pages/whitebox.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="rc_arch").value == "mlp"
+    assert at.sidebar.slider(key="rc_recipe.epochs").value == 3
+
+    at.sidebar.selectbox(key="rc_dataset_choice").set_value("digits").run()
+    at.sidebar.radio(key="rc_source").set_value("weights").run()
+    at.switch_page("pages/blackbox.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="rc_dataset_choice").value == "digits"
+    assert at.sidebar.radio(key="rc_source").value == "weights"
+    at.sidebar.radio(key="rc_source").set_value("zoo").run()
+    at.switch_page("pages/home.py").run()
+    assert at.sidebar.radio(key="rc_source").value == "zoo"
+    assert at.sidebar.slider(key="rc_recipe.epochs").value == 3
