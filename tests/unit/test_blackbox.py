@@ -338,3 +338,20 @@ def test_cli_blackbox_command():
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         assert main(["blackbox", "zoo", "--c", "-3"]) == 2
     assert "at least" in err.getvalue()
+
+
+def test_zoo_probe_groups_change_nothing(target, monkeypatch):
+    """Large runs send ZOO's probes in groups of whole images to bound memory; the result
+    and every client's query stream must equal the one-batch run."""
+    import robustcore.attacks.evasion.zoo as zoo_module
+
+    model, x, y = target
+    attack = ZOO(resize=0, max_queries=600)
+    whole = attack.run(QueryModel(model), x[:8], y[:8])
+    monkeypatch.setattr(zoo_module, "MAX_PROBE_BYTES", 1)  # one image per group
+    rec = Recorder()
+    grouped = attack.run(QueryModel(model, monitors=[rec]), x[:8], y[:8])
+    assert torch.equal(whole.queries, grouped.queries)
+    assert torch.equal(whole.success, grouped.success)
+    assert torch.equal(whole.x_adv, grouped.x_adv)
+    assert torch.equal(rec.last, grouped.queries.cpu())

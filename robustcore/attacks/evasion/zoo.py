@@ -14,6 +14,10 @@ from .base import ProgressFn
 from .blackbox import BlackBoxAttack, QueryState, seeded_generator
 from .query import QueryModel
 
+MAX_PROBE_BYTES = 256 * 2**20
+"""Probe inputs built at once per iteration; more images are sent in groups of whole
+images, so results and each client's query order are the same as in one batch."""
+
 
 def upsample_matrix(small: int, large: int, device: torch.device | None = None) -> torch.Tensor:
     """The (large × small) matrix of 1-D linear interpolation as torch's bilinear
@@ -151,6 +155,45 @@ class ZOO(BlackBoxAttack):
         other = logp.scatter(1, labels.unsqueeze(1), float("-inf")).amax(dim=1)
         return other - own if targeted else own - other
 
+    def _probe_pairs(
+        self,
+        api: QueryModel,
+        state: QueryState,
+        z: torch.Tensor,
+        act: torch.Tensor,
+        owner: torch.Tensor,
+        j: torch.Tensor,
+        basis,
+        goal,
+        flat: torch.Tensor,
+        c: float,
+        kappa: float,
+    ) -> torch.Tensor:
+        """Query the pairs ``z ± h·e_j`` (one per row; ``owner`` indexes ``act``), return the
+        estimated derivatives, and end the attack of an image whose probe reaches the goal
+        (its first such probe: the ``+`` probes come before the ``−`` ones)."""
+        e = basis(j) * self.h
+        zp = z[owner]
+        probes = torch.cat([zp + e, zp - e])
+        probes = torch.maximum(torch.minimum(probes, state.hi), state.lo)
+        clients = act[owner].repeat(2)
+        probs = self.ask(api, probes, clients, state.used)
+        dist = (probes.flatten(1).double() - flat[clients].double()).pow(2).sum(1)
+        f = self._margin(probs, state.labels[clients], state.targeted).clamp_min(-kappa)
+        loss = dist + c * f.double()
+        half = owner.shape[0]
+        hit = goal(probs, clients)
+        if bool(hit.any()):
+            n = state.x.shape[0]
+            pos = hit.nonzero().flatten()
+            first = torch.full((n,), probes.shape[0], dtype=torch.long, device=z.device)
+            first.scatter_reduce_(0, clients[pos], pos, reduce="amin")
+            winners = (first < probes.shape[0]).nonzero().flatten()
+            state.x_adv[winners] = probes[first[winners]]
+            state.probs[winners] = probs[first[winners]]
+            state.done[winners] = True
+        return ((loss[:half] - loss[half:]) / (2 * self.h)).float()
+
     def _attack(self, api: QueryModel, state: QueryState, progress: ProgressFn | None) -> int:
         shape = state.x.shape[1:]
         space = self._space(shape)
@@ -218,27 +261,19 @@ class ZOO(BlackBoxAttack):
             rows = valid.nonzero()  # (p, 2): image slot, coordinate slot
             owner, j = rows[:, 0], coords[rows[:, 0], rows[:, 1]]
             z = state.x[act] + up(delta[act].view(na, *space))  # unclamped current points
-            e = basis(j) * self.h
-            zp = z[owner]
-            probes = torch.cat([zp + e, zp - e])
-            probes = torch.maximum(torch.minimum(probes, state.hi), state.lo)
-            clients = act[owner].repeat(2)
-            probs = self.ask(api, probes, clients, state.used)
-            dist = (probes.flatten(1).double() - flat[clients].double()).pow(2).sum(1)
-            f = self._margin(probs, state.labels[clients], state.targeted).clamp_min(-kappa)
-            loss = dist + c * f.double()
-            half = owner.shape[0]
-            grad = ((loss[:half] - loss[half:]) / (2 * self.h)).float()
-            # A probe that reaches the goal ends its image's attack (the first such probe).
-            hit = goal(probs, clients)
-            if bool(hit.any()):
-                pos = hit.nonzero().flatten()
-                first = torch.full((n,), probes.shape[0], dtype=torch.long, device=dev)
-                first.scatter_reduce_(0, clients[pos], pos, reduce="amin")
-                winners = (first < probes.shape[0]).nonzero().flatten()
-                state.x_adv[winners] = probes[first[winners]]
-                state.probs[winners] = probs[first[winners]]
-                state.done[winners] = True
+            per_image = 2 * mk * flat.shape[1] * flat.element_size()
+            group = max(1, MAX_PROBE_BYTES // max(per_image, 1))
+            grads = []
+            for g0 in range(0, na, group):  # rows are ordered by image slot
+                bounds = torch.tensor([g0, g0 + group], device=dev)
+                lo_r, hi_r = torch.searchsorted(owner, bounds).tolist()
+                rows_g = slice(lo_r, hi_r)
+                grads.append(
+                    self._probe_pairs(
+                        api, state, z, act, owner[rows_g], j[rows_g], basis, goal, flat, c, kappa
+                    )
+                )
+            grad = torch.cat(grads)
             # ADAM on the estimated coordinates (per-coordinate step counts, as in the paper).
             g = torch.zeros((na, mk), device=dev)
             g[rows[:, 0], rows[:, 1]] = grad
