@@ -162,6 +162,13 @@ def run_blackbox(
 ) -> RunResult:
     """Run every attack of the plan through a fresh :class:`QueryModel` of ``model``."""
     progress = progress or (lambda f, m: None)
+    if len(dataset.input_shape) != 3:
+        dct = [k for k, a in plan.attacks.items() if getattr(a, "basis", None) == "dct"]
+        if dct:
+            raise ValidationError(
+                f"SimBA's DCT basis needs images; {dataset.name} is {dataset.modality} data. "
+                "Use SimBA with the pixel basis (one feature at a time) or ZOO."
+            )
     device = model_device(model)
     exclude = plan.target if plan.targeted else None
     idx, pool_acc = correct_inputs(model, dataset, plan.n, plan.seed, exclude_class=exclude)

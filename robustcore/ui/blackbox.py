@@ -39,11 +39,16 @@ def attack_form(ds: Dataset, ref: ModelRef, *, n_default: int = 50) -> BlackBoxP
     names = [str(c) for c in ds.class_names]
     with st.form("bb_form"):
         c1, c2 = st.columns([2, 1])
+        # The DCT basis needs images; other data is attacked one feature at a time.
+        options = [k for k in ATTACKS if ds.modality == "image" or k != "simba_dct"]
+        labels = dict(ATTACKS)
+        if ds.modality != "image":
+            labels["simba_pixel"] = "SimBA (one feature at a time)"
         chosen = c1.multiselect(
             "Attacks",
-            list(ATTACKS),
-            default=list(ATTACKS),
-            format_func=ATTACKS.get,
+            options,
+            default=options,
+            format_func=labels.get,
             key="bb_attacks",
             help="SimBA tries one random direction at a time and keeps it when the true "
             "class's probability drops; ZOO estimates the gradient from pairs of queries.",

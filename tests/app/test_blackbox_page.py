@@ -4,7 +4,7 @@ choices."""
 
 from __future__ import annotations
 
-from helpers.apptest import has_metric, run_until, trained_app
+from helpers.apptest import has_metric, new_app, run_until, trained_app
 
 PAGE = "pages/blackbox.py"
 
@@ -50,3 +50,22 @@ def test_bad_choices_are_explained():
     at.button[1].click()
     at.run()
     assert any("two different architectures" in e.value for e in at.error)
+
+
+def test_tabular_data_gets_feature_attacks():
+    """On tabular data the DCT basis is not offered; SimBA moves one feature at a time."""
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True
+    at.run()
+    at.sidebar.selectbox(key="rc_dataset_choice").set_value("breast_cancer").run()
+    at.sidebar.selectbox(key="rc_arch").set_value("mlp").run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, lambda a: any("mlp on breast_cancer" in s.value for s in a.sidebar.success))
+    at.switch_page(PAGE).run()
+    assert at.multiselect(key="bb_attacks").value == ["simba_pixel", "zoo"]
+    at.slider(key="bb_n").set_value(20)
+    at.button[0].click()
+    at.run()
+    run_until(at, has_metric("ZOO success"), timeout=120)
+    assert _pct(at, "ZOO success") >= 80
+    assert has_metric("SimBA (pixel) success")(at)

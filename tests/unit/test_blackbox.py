@@ -355,3 +355,16 @@ def test_zoo_probe_groups_change_nothing(target, monkeypatch):
     assert torch.equal(whole.success, grouped.success)
     assert torch.equal(whole.x_adv, grouped.x_adv)
     assert torch.equal(rec.last, grouped.queries.cpu())
+
+
+def test_blackbox_job_explains_dct_on_tabular_data():
+    from robustcore.data import load
+    from robustcore.errors import ValidationError
+    from robustcore.models import build_model
+    from robustcore.runs.blackbox_job import BlackBoxPlan, run_blackbox
+
+    ds = load("breast_cancer")
+    model = build_model("mlp", ds.input_shape, ds.num_classes)
+    plan = BlackBoxPlan(attacks={"simba_dct": SimBA()}, n=5)
+    with pytest.raises(ValidationError, match="DCT basis needs images"):
+        run_blackbox(model, ds, plan)
