@@ -158,6 +158,10 @@ def test_sanity_checks_catch_gradient_masking(model, batch):
     assert ok.status == "pass", ok.message
     masked = check_reaches_chance(_Masked(model), x, y, 10, steps=10)
     assert masked.status == "warn" and "gradient masking" in masked.message
+    # L2: the "unbounded" ball around a 28×28 image has radius 28 (regression: it once
+    # exceeded PGD's declared ε range and failed the whole white-box run).
+    l2 = check_reaches_chance(model, x, y, 10, norm="l2", steps=10)
+    assert l2.status == "pass" and "ε=28" in l2.message, l2.message
 
 
 def test_sanity_checks_flag_a_rising_curve_and_a_weak_iterative_attack():
