@@ -5,6 +5,7 @@ import streamlit as st
 from robustcore.runs import get_runner
 from robustcore.ui import jobs, state
 from robustcore.ui.model_panel import model_overview
+from robustcore.ui.scorecard import scorecard_section
 from robustcore.ui.shell import page_setup
 
 page_setup(
@@ -29,9 +30,10 @@ if got is None:
         )
     st.stop()
 
-ds, _model, ref = got
+ds, model, ref = got
 record = get_runner().store.get(ref.run_key)
 if record is None:
     st.warning("The stored report for this model is gone; press Train / load model again.")
     st.stop()
 model_overview(record, ds, ref)
+scorecard_section(ds, model, ref)

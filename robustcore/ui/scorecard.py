@@ -1,0 +1,92 @@
+"""The Home page's robustness scorecard: settings, run, table, chart and downloads."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..data import Dataset
+from ..runs.scorecard_job import (
+    THRESHOLDS,
+    ScorecardPlan,
+    default_values,
+    scorecard_job,
+    scorecard_spec,
+)
+from ..viz.scorecard import VERDICT_COLORS, scorecard_figure
+from . import jobs
+from .downloads import download_json, download_table
+from .forms import param_form
+from .state import ModelRef
+
+SLOT = "home.scorecard"
+
+
+def _verdict_style(verdict: str) -> str:
+    color = VERDICT_COLORS.get(verdict)
+    return f"background-color: {color}33; color: {color}; font-weight: 600" if color else ""
+
+
+def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
+    """Draw the scorecard: a form, the job's progress, then the results."""
+    st.subheader("Robustness scorecard")
+    st.caption(
+        "One quick battery on the current model, each row answered with the workbench's own "
+        "attacks: random noise, white-box PGD at a small and a large ε, whether an unbounded "
+        "attack reaches chance (if not, gradients are masked and the PGD rows flatter the "
+        "model; Carlini et al. 2019), SimBA within a query budget, and membership inference. "
+        "The pages named in the table go deeper."
+    )
+    with st.form("home_scorecard"):
+        with st.expander("Settings"):
+            plan = param_form(ScorecardPlan, key=f"sc.{ds.modality}", values=default_values(ds))
+        run = st.form_submit_button("Run scorecard", type="primary")
+    if run and plan is not None:
+        train_size = int((ref.recipe or {}).get("train_size", 0)) if ref.source == "zoo" else 0
+        spec = scorecard_spec(ds, ref.run_key, plan, train_size)
+        fn = scorecard_job(ds, plan, model=model, train_size=train_size, label=ref.label)
+        jobs.start(SLOT, spec, fn)
+    rec = jobs.show(SLOT)
+    if rec is None:
+        if jobs.current(SLOT) is None:
+            st.info(
+                "Press **Run scorecard** (about 10 s for the default CNN on two CPU cores); a "
+                "scorecard run before is shown at once from the result store."
+            )
+        return
+    m = rec.metrics
+    table = rec.table("scorecard")
+    cols = st.columns(4)
+    cols[0].metric("Clean accuracy", f"{m['clean_accuracy']:.1%}")
+    cols[1].metric(
+        "PGD, large ε",
+        f"{m['pgd_large_accuracy']:.1%}",
+        delta=f"{m['pgd_large_accuracy'] - m['clean_accuracy']:+.1%}",
+        delta_color="inverse",
+    )
+    cols[2].metric("SimBA success", f"{m['simba_success']:.0%}")
+    cols[3].metric("Membership AUC", f"{m['membership_auc']:.3f}")
+    st.plotly_chart(
+        scorecard_figure(table, chance=m["chance"]), width="stretch", key="home_scorecard_fig"
+    )
+    shown = table[["area", "check", "shown", "verdict", "meaning", "page"]].rename(
+        columns={"shown": "result"}
+    )
+    st.dataframe(
+        shown.style.map(_verdict_style, subset=["verdict"]), hide_index=True, width="stretch"
+    )
+    kept, noise, query, auc = (THRESHOLDS[k] for k in ("kept", "noise", "query", "auc"))
+    st.caption(
+        f"Verdicts: PGD rows good when they keep ≥ {kept[0]:.0%} of the clean accuracy, fair "
+        f"from {kept[1]:.0%}; noise good from {noise[0]:.0%}, fair from {noise[1]:.0%}; SimBA "
+        f"good at ≤ {query[0]:.0%} success, fair to {query[1]:.0%}; membership AUC good at "
+        f"≤ {auc[0]}, fair to {auc[1]}. They are a summary for a reader, not a guarantee."
+    )
+    c = st.columns(2)
+    download_table(table, "scorecard.csv", label="Scorecard (CSV)", container=c[0])
+    download_json(
+        {"key": rec.key, "spec": rec.spec, "metrics": m, "versions": rec.versions},
+        "scorecard_run.json",
+        label="Run (JSON)",
+        container=c[1],
+    )
+    st.caption(f"Run key `{rec.key}` · seed {rec.seed} · computed in {rec.seconds:.1f} s.")
