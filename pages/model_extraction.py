@@ -13,7 +13,7 @@ from robustcore.attacks.extraction import (
 from robustcore.errors import ValidationError
 from robustcore.runs.extraction_job import extraction_job, extraction_spec
 from robustcore.ui import jobs, state
-from robustcore.ui.downloads import download_json, download_table
+from robustcore.ui.downloads import download_run, download_table
 from robustcore.ui.forms import param_form
 from robustcore.ui.shell import page_setup
 from robustcore.viz.extraction import SOURCE_TITLES, extraction_curves
@@ -117,9 +117,4 @@ st.caption(
 )
 dl = st.columns(2)
 download_table(curve, "extraction_curve.csv", label="Curve (CSV)", container=dl[0])
-download_json(
-    {"key": record.key, "spec": record.spec, "metrics": m, "versions": record.versions},
-    "extraction_run.json",
-    label="Run (JSON)",
-    container=dl[1],
-)
+download_run(record, "extraction_run.json", container=dl[1])

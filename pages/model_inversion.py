@@ -5,7 +5,7 @@ import streamlit as st
 from robustcore.attacks.inference.inversion import MIFace
 from robustcore.runs.inversion_job import inversion_job, inversion_spec
 from robustcore.ui import jobs, state
-from robustcore.ui.downloads import download_bytes, download_json, download_table
+from robustcore.ui.downloads import download_bytes, download_run, download_table
 from robustcore.ui.forms import param_form
 from robustcore.ui.shell import page_setup
 from robustcore.viz.extraction import inversion_grid, inversion_profile, inversion_progress
@@ -104,12 +104,7 @@ with tabs[2]:
     st.caption(f"Run key `{record.key}` · seed {record.seed} · {record.seconds:.1f} s.")
     dl = st.columns(3)
     download_table(table, "inversion_per_class.csv", label="Per class (CSV)", container=dl[0])
-    download_json(
-        {"key": record.key, "spec": record.spec, "metrics": m, "versions": record.versions},
-        "inversion_run.json",
-        label="Run (JSON)",
-        container=dl[1],
-    )
+    download_run(record, "inversion_run.json", container=dl[1])
     download_bytes(
         record.store.load_artifact(record.key, "reconstructions"),
         "reconstructions.npy",

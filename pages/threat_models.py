@@ -6,7 +6,7 @@ import streamlit as st
 from robustcore.errors import ValidationError
 from robustcore.runs.threat_job import threat_job, threat_spec
 from robustcore.ui import jobs, state
-from robustcore.ui.downloads import download_json, download_table
+from robustcore.ui.downloads import download_run, download_table
 from robustcore.ui.shell import page_setup
 from robustcore.ui.threat import explanations, plan_form, surrogate_recipe
 from robustcore.viz.threat import threat_figure, threat_gallery
@@ -95,9 +95,4 @@ if advs and ds.modality == "image":
     st.plotly_chart(fig, width="stretch", key="tm_gallery")
 dl = st.columns(2)
 download_table(table, "threat_models.csv", label="Table (CSV)", container=dl[0])
-download_json(
-    {"key": record.key, "spec": record.spec, "metrics": m, "versions": record.versions},
-    "threat_models_run.json",
-    label="Run (JSON)",
-    container=dl[1],
-)
+download_run(record, "threat_models_run.json", container=dl[1])

@@ -25,7 +25,7 @@ from ..runs.blackbox_job import (
 from ..viz.blackbox import query_histogram, success_vs_queries_figure, transfer_heatmap
 from ..viz.evasion import adversarial_gallery
 from . import jobs
-from .downloads import download_json, download_table
+from .downloads import download_run, download_table
 from .forms import param_form
 from .state import ModelRef
 
@@ -158,12 +158,7 @@ def attack_results(ds: Dataset, rec: RunRecord) -> None:
             rec.table("curves"), "blackbox_curves.csv", label="Curves (CSV)", container=c[0]
         )
         download_table(per, "blackbox_per_image.csv", label="Per image (CSV)", container=c[1])
-        download_json(
-            {"key": rec.key, "spec": rec.spec, "metrics": rec.metrics, "versions": rec.versions},
-            "blackbox_run.json",
-            label="Run (JSON)",
-            container=c[2],
-        )
+        download_run(rec, "blackbox_run.json", container=c[2])
         st.caption(f"Run key `{rec.key}` · seed {rec.seed} · computed in {rec.seconds:.1f} s.")
 
 

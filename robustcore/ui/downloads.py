@@ -37,3 +37,16 @@ def download_json(obj: Any, file_name: str, **kwargs: Any) -> None:
     """A JSON download of a plain object (spec, metrics, versions)."""
     data = json.dumps(obj, indent=2, default=str).encode()
     download_bytes(data, file_name, mime="application/json", **kwargs)
+
+
+def download_run(record: Any, file_name: str, **kwargs: Any) -> None:
+    """The run's key, spec, metrics and library versions as JSON (``label`` defaults to
+    "Run (JSON)"; other keyword arguments as in :func:`download_bytes`)."""
+    kwargs.setdefault("label", "Run (JSON)")
+    obj = {
+        "key": record.key,
+        "spec": record.spec,
+        "metrics": record.metrics,
+        "versions": record.versions,
+    }
+    download_json(obj, file_name, **kwargs)

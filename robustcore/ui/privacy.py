@@ -20,7 +20,7 @@ from ..viz.privacy import (
     roc_figure,
     score_histogram,
 )
-from .downloads import download_json, download_table
+from .downloads import download_run, download_table
 from .forms import param_form
 from .state import ModelRef
 
@@ -198,12 +198,7 @@ def show_membership(record: RunRecord) -> None:
     cols = st.columns(3)
     download_table(table, "membership_metrics.csv", label="Metrics (CSV)", container=cols[0])
     download_table(scores, "membership_scores.csv", label="Scores (CSV)", container=cols[1])
-    download_json(
-        {"key": record.key, "spec": record.spec, "metrics": m, "versions": record.versions},
-        "membership_run.json",
-        label="Run (JSON)",
-        container=cols[2],
-    )
+    download_run(record, "membership_run.json", container=cols[2])
 
 
 def sweep_knob(key: str) -> str:
@@ -315,9 +310,4 @@ def show_postprocess(record: RunRecord) -> None:
     download_table(
         record.table("membership"), "defense_membership.csv", label="Attacks (CSV)", container=c2
     )
-    download_json(
-        {"key": record.key, "spec": record.spec, "metrics": m, "versions": record.versions},
-        "postprocess_run.json",
-        label="Run (JSON)",
-        container=c3,
-    )
+    download_run(record, "postprocess_run.json", container=c3)

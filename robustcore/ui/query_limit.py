@@ -27,7 +27,7 @@ from ..viz.query_limit import (
     detection_delay_figure,
 )
 from . import jobs
-from .downloads import download_json, download_table
+from .downloads import download_run, download_table
 from .forms import param_form
 from .state import ModelRef
 
@@ -192,12 +192,7 @@ def results(rec: RunRecord) -> None:
         download_table(
             rec.table("curves"), "query_limit_curves.csv", label="Curves (CSV)", container=c[2]
         )
-        download_json(
-            {"key": rec.key, "spec": rec.spec, "metrics": rec.metrics, "versions": rec.versions},
-            "query_limit_run.json",
-            label="Run (JSON)",
-            container=c[3],
-        )
+        download_run(rec, "query_limit_run.json", container=c[3])
         st.caption(f"Run key `{rec.key}` · seed {rec.seed} · computed in {rec.seconds:.1f} s.")
 
 

@@ -14,7 +14,7 @@ from ..runs.scorecard_job import (
 )
 from ..viz.scorecard import VERDICT_COLORS, scorecard_figure
 from . import jobs
-from .downloads import download_json, download_table
+from .downloads import download_run, download_table
 from .forms import param_form
 from .state import ModelRef
 
@@ -83,10 +83,5 @@ def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
     )
     c = st.columns(2)
     download_table(table, "scorecard.csv", label="Scorecard (CSV)", container=c[0])
-    download_json(
-        {"key": rec.key, "spec": rec.spec, "metrics": m, "versions": rec.versions},
-        "scorecard_run.json",
-        label="Run (JSON)",
-        container=c[1],
-    )
+    download_run(rec, "scorecard_run.json", container=c[1])
     st.caption(f"Run key `{rec.key}` · seed {rec.seed} · computed in {rec.seconds:.1f} s.")
