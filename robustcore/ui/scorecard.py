@@ -49,7 +49,7 @@ def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
     if rec is None:
         if jobs.current(SLOT) is None:
             st.info(
-                "Press **Run scorecard** (about 10 s for the default CNN on two CPU cores); a "
+                "Press **Run scorecard** (about 15 s for the default CNN on two CPU cores); a "
                 "scorecard run before is shown at once from the result store."
             )
         return
