@@ -197,7 +197,7 @@ def _markdown(df: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m robustcore.runs.query_limit_job``: the page's measurement from a shell.
+    """``python -m robustcore query-limit``: the page's measurement from a shell.
 
     Trains (or loads from the zoo) the architecture with the default recipe, runs the plan
     and prints the per-attack summary and the false-alarm metrics.

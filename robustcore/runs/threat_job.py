@@ -517,7 +517,7 @@ def threat_job(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m robustcore.runs.threat_job [--eps 0.3 …]``: run the comparison on a zoo
+    """``python -m robustcore threats [--eps 0.3 …]``: run the comparison on a zoo
     model and print the table as Markdown (flags come from :class:`ThreatPlan`)."""
     import argparse
     import time
