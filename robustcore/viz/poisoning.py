@@ -154,6 +154,23 @@ def label_flip_figure(
     return fig
 
 
+def _scatter(fig: go.Figure, sub: pd.DataFrame, name: str, color: str, group: str, col: int):
+    """One group of points of a 2-D activation projection, in legend group ``group``."""
+    fig.add_trace(
+        go.Scattergl(
+            x=sub["pc1"],
+            y=sub["pc2"],
+            mode="markers",
+            name=name,
+            marker={"color": color, "size": 5, "opacity": 0.7},
+            legendgroup=group,
+            legendgrouptitle_text=group,
+        ),
+        row=1,
+        col=col,
+    )
+
+
 def activation_projection_figure(
     points: pd.DataFrame,
     *,
@@ -175,20 +192,7 @@ def activation_projection_figure(
     )
     truth = points["poison"].astype(bool)
     for mask, name, color in ((~truth, "clean", CLEAN_COLOR), (truth, "poisoned", ATTACK_COLOR)):
-        sub = points[mask]
-        fig.add_trace(
-            go.Scattergl(
-                x=sub["pc1"],
-                y=sub["pc2"],
-                mode="markers",
-                name=name,
-                marker={"color": color, "size": 5, "opacity": 0.7},
-                legendgroup="truth",
-                legendgrouptitle_text="truth",
-            ),
-            row=1,
-            col=1,
-        )
+        _scatter(fig, points[mask], name, color, "truth", col=1)
     cluster = points["cluster"].astype(int)
     flagged = points["flagged"].astype(bool)
     for mask, name, color in (
@@ -196,22 +200,8 @@ def activation_projection_figure(
         ((cluster == 1) & ~flagged, "smaller cluster, not flagged", PALETTE[4]),
         (flagged, "flagged as poison", PALETTE[3]),
     ):
-        sub = points[mask]
-        if sub.empty:
-            continue
-        fig.add_trace(
-            go.Scattergl(
-                x=sub["pc1"],
-                y=sub["pc2"],
-                mode="markers",
-                name=name,
-                marker={"color": color, "size": 5, "opacity": 0.7},
-                legendgroup="detector",
-                legendgrouptitle_text="detector",
-            ),
-            row=1,
-            col=2,
-        )
+        if mask.any():
+            _scatter(fig, points[mask], name, color, "detector", col=2)
     fig.update_xaxes(title_text="PC 1")
     fig.update_yaxes(title_text="PC 2", row=1, col=1)
     fig.update_layout(title=title, height=430)
