@@ -455,6 +455,8 @@ def show_sanitize(record: RunRecord, ds: Dataset) -> None:
         f"Removed {m['n_flagged']:,} of {m['n_flagged'] + m['n_train_after']:,} training points; "
         f"{m['true_positives']:,} of the {m['n_poison']:,} poisons."
     )
+    per_class = record.table("per_class")
+    _marginal_notes(per_class, ds)
     summary = record.table("summary")
     st.plotly_chart(before_after_figure(summary), width="stretch", key="san_bars")
     proj = record.table("projection")
@@ -478,6 +480,38 @@ def show_sanitize(record: RunRecord, ds: Dataset) -> None:
         key="san_proj",
     )
     _table(summary, key="san_summary")
-    with st.expander("Per class"):
-        st.dataframe(record.table("per_class"), hide_index=True, width="stretch")
+    with st.expander("Per class: split, decision and second opinion"):
+        st.dataframe(per_class, hide_index=True, width="stretch")
+        if "decision" in per_class:
+            st.caption(
+                "smaller_share: the smaller 2-means cluster's share of the class; silhouette: "
+                "how cleanly the class splits (on the activations); reduce: the reduction "
+                "whose split was kept; reclass_own / reclass_ratio: the second opinion (share "
+                "of the cluster a model trained without it gives its own label, and that "
+                "count over the most common other class)."
+            )
     _downloads(record, "sanitization", table="summary")
+
+
+def _marginal_notes(per_class: pd.DataFrame, ds: Dataset) -> None:
+    """Say which decisions were marginal and what the second opinion made of them."""
+    if "decision" not in per_class:
+        return
+    for row in per_class[per_class["decision"].str.startswith("marginal")].itertuples(False):
+        name = ds.class_names[int(row[0])]
+        where = (
+            f"its smaller cluster holds {row.smaller_share:.0%} of it with silhouette "
+            f"{row.silhouette:.2f}, within the margin of the thresholds, so another CPU's "
+            "arithmetic could tip the decision either way"
+        )
+        if row.decision == "marginal":
+            st.warning(f"Class {name}: {where}. It was kept (no second opinion asked).")
+            continue
+        ratio = getattr(row, "reclass_ratio", float("nan"))
+        own = getattr(row, "reclass_own", float("nan"))
+        verdict = "kept" if "kept" in row.decision else "removed"
+        st.info(
+            f"Class {name}: {where}. Second opinion (exclusionary reclassification): a "
+            f"model trained without the cluster gives {own:.0%} of it its own label "
+            f"(own / most common other = {ratio:.2f}), so it was **{verdict}**."
+        )
