@@ -2,9 +2,10 @@
 
 import streamlit as st
 
+from robustcore.experiments.train import Train
 from robustcore.runs import get_runner
 from robustcore.ui import jobs, state
-from robustcore.ui.model_panel import model_overview
+from robustcore.ui.home import model_overview
 from robustcore.ui.scorecard import scorecard_section
 from robustcore.ui.shell import page_setup
 
@@ -35,5 +36,5 @@ record = get_runner().store.get(ref.run_key)
 if record is None:
     st.warning("The stored report for this model is gone; press Train / load model again.")
     st.stop()
-model_overview(record, ds, ref)
-scorecard_section(ds, model, ref)
+model_overview(Train.result(record), ds, ref)
+scorecard_section(ds, ref.target(model))

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from robustcore.ui import evasion, jobs, state
+from robustcore.experiments.whitebox import WhiteBox
+from robustcore.ui import experiment, jobs, state
+from robustcore.ui import whitebox as ui
 from robustcore.ui.shell import page_setup
 
 page_setup(
@@ -15,18 +17,19 @@ page_setup(
     "with the sanity checks of Carlini et al. (2019).",
 )
 
-ds, model, ref = state.require_model()
-requests = evasion.plan_form(ds, ref)
-if requests is not None:
-    evasion.start(ds, model, ref, requests)
+ds, target = state.require_target()
+runs = ui.form(ds, target)
+if runs is not None:
+    ui.start(ds, runs)
 
-rec_a = jobs.show("wb.a")
-rec_b = jobs.show("wb.b") if jobs.current("wb.b") is not None else None
-if rec_a is not None:
-    if jobs.current("wb.b") is not None and rec_b is None:
+res_a = experiment.show(ui.SLOTS[0], WhiteBox, ds, target)
+waiting_b = jobs.current(ui.SLOTS[1]) is not None
+res_b = experiment.show(ui.SLOTS[1], WhiteBox, ds, None) if waiting_b else None
+if res_a is not None:
+    if waiting_b and res_b is None:
         st.caption("The what-if configuration is still running; its lines appear when done.")
-    evasion.results(ds, rec_a, rec_b)
-elif jobs.current("wb.a") is None:
+    ui.results(ds, res_a, res_b)
+elif jobs.current(ui.SLOTS[0]) is None:
     st.info(
         "Choose the attacks and the ε grid, then press **Run attacks**. The defaults (FGSM "
         "and PGD-10 over seven budgets on 500 test images, C&W on 100) take about 20 s on "

@@ -104,3 +104,12 @@ def configure_threads(n: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model computes: the device of its first parameter (or buffer), else the CPU."""
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")

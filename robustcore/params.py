@@ -14,6 +14,15 @@ Example::
     class FGSM(Configurable):
         eps: float = param(0.1, low=0.0, high=1.0, step=0.01, help="L-inf budget.")
 
+Three kinds of fields besides plain numbers, text and booleans:
+
+* ``int | None`` / ``float | None`` hints make ``None`` an accepted value ("not set");
+* ``tuple[float, ...]`` hints hold several values (an ε grid, a list of poison rates): each
+  value is checked against the same range or choices, at least one is needed and repeats
+  are refused; text such as ``"0, 0.1, 0.2"`` is accepted (the CLI and forms send text);
+* :func:`nested` declares a field that is itself a configurable (an attack's settings
+  inside an experiment); a dict of its values is accepted too.
+
 Constructing an instance validates it; bad values raise
 :class:`~robustcore.errors.ValidationError` with a message a person understands.
 """
@@ -49,6 +58,9 @@ class ParamInfo:
     help: str = ""
     label: str = ""
     log: bool = False
+    many: bool = False
+    optional: bool = False
+    nested: type | None = None
 
     @property
     def title(self) -> str:
@@ -86,7 +98,35 @@ def param(
         "label": label,
         "log": log,
     }
+    if isinstance(default, list):
+        default = tuple(default)
     return dataclasses.field(default=default, metadata={_META_KEY: info})
+
+
+def nested(cls: type, *, help: str = "", label: str = "") -> Any:
+    """Declare a field holding another configurable (default: ``cls()``).
+
+    Forms draw its parameters as a group, the CLI names them ``--field.param``, and
+    ``to_dict`` writes them as a sub-dictionary.
+    """
+    info = {
+        "low": None,
+        "high": None,
+        "step": None,
+        "choices": None,
+        "help": help,
+        "label": label,
+        "log": False,
+        "nested": cls,
+    }
+    return dataclasses.field(default_factory=cls, metadata={_META_KEY: info})
+
+
+def _is_union(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    return origin is typing.Union or (
+        origin is not None and str(origin) == "<class 'types.UnionType'>"
+    )
 
 
 def describe(cls: type) -> list[ParamInfo]:
@@ -97,18 +137,69 @@ def describe(cls: type) -> list[ParamInfo]:
         meta = f.metadata.get(_META_KEY)
         if meta is None:
             continue
+        meta = dict(meta)
+        nested_cls = meta.pop("nested", None)
+        if nested_cls is not None:
+            out.append(
+                ParamInfo(
+                    name=f.name, type=nested_cls, default=nested_cls(), nested=nested_cls, **meta
+                )
+            )
+            continue
         ftype = hints.get(f.name, type(f.default))
-        origin = typing.get_origin(ftype)
-        if origin is typing.Union or (
-            origin is not None and str(origin) == "<class 'types.UnionType'>"
-        ):
-            args = [a for a in typing.get_args(ftype) if a is not type(None)]
+        optional = False
+        if _is_union(ftype):
+            args = typing.get_args(ftype)
+            optional = type(None) in args
+            args = [a for a in args if a is not type(None)]
             ftype = args[0] if args else object
-        out.append(ParamInfo(name=f.name, type=ftype, default=f.default, **meta))
+        many = typing.get_origin(ftype) is tuple
+        if many:
+            ftype = typing.get_args(ftype)[0]
+        out.append(
+            ParamInfo(
+                name=f.name, type=ftype, default=f.default, many=many, optional=optional, **meta
+            )
+        )
     return out
 
 
 def _coerce(info: ParamInfo, value: Any) -> Any:
+    if info.nested is not None:
+        if isinstance(value, info.nested):
+            return value
+        if isinstance(value, Mapping):
+            return info.nested.from_dict(value)
+        raise ValidationError(
+            f"{info.title} must be a {info.nested.__name__} or a dict of its settings, got "
+            f"{value!r}."
+        )
+    if info.optional and (value is None or (isinstance(value, str) and value.lower() == "none")):
+        return None
+    if info.many:
+        return _coerce_many(info, value)
+    return _coerce_one(info, value)
+
+
+def _coerce_many(info: ParamInfo, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    elif isinstance(value, Sequence):
+        parts = list(value)
+    else:
+        raise ValidationError(
+            f"{info.title} must be a list of values (e.g. 0, 0.1, 0.2), got {value!r}."
+        )
+    if not parts:
+        raise ValidationError(f"{info.title}: give at least one value.")
+    one = dataclasses.replace(info, many=False, optional=False)
+    values = tuple(_coerce_one(one, p) for p in parts)
+    if len(set(values)) != len(values):
+        raise ValidationError(f"{info.title}: each value may appear only once, got {list(values)}.")
+    return values
+
+
+def _coerce_one(info: ParamInfo, value: Any) -> Any:
     name = info.title
     if info.type is bool:
         if isinstance(value, bool):
@@ -190,36 +281,66 @@ class Configurable:
 
     def to_dict(self) -> dict[str, Any]:
         """The parameter values, JSON-serialisable, for keys and reports."""
-        return {p.name: getattr(self, p.name) for p in describe(type(self))}
+        out: dict[str, Any] = {}
+        for p in describe(type(self)):
+            value = getattr(self, p.name)
+            if p.nested is not None:
+                value = value.to_dict()
+            elif p.many:
+                value = list(value)
+            out[p.name] = value
+        return out
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--flag`` per declared parameter of ``cls`` to an argparse parser."""
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "") -> None:
+    """Add one ``--flag`` per declared parameter of ``cls`` to an argparse parser.
+
+    A nested configurable's parameters become ``--field.param`` flags; a list parameter
+    takes comma-separated values (``--eps 0,0.1,0.2``); an optional one accepts ``none``.
+    """
     for info in describe(cls):
-        flag = "--" + info.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"dest": info.name, "default": None}
-        extra = f" (default: {info.default!r}"
+        if info.nested is not None:
+            add_arguments(parser, info.nested, prefix=f"{prefix}{info.name}.")
+            continue
+        flag = "--" + prefix + info.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": prefix + info.name, "default": None}
+        default = ",".join(map(str, info.default)) if info.many else repr(info.default)
+        extra = f" (default: {default}"
         if info.low is not None or info.high is not None:
             extra += f"; range {info.low}..{info.high}"
+        if info.many:
+            extra += "; comma-separated"
         extra += ")"
         # argparse %-formats help text: a literal "%" (e.g. "10% of") must be doubled.
         kwargs["help"] = ((info.help or info.title) + extra).replace("%", "%%")
-        if info.choices is not None:
+        if info.choices is not None and not info.many:
             # Flags arrive as text and are coerced later, so compare against the text forms
             # (otherwise an int choice such as 3 could never be given as "--flag 3").
-            kwargs["choices"] = [str(c) for c in info.choices]
+            kwargs["choices"] = [str(c) for c in info.choices] + (["none"] if info.optional else [])
         if info.type is bool:
             kwargs["type"] = str
             kwargs["metavar"] = "true|false"
         parser.add_argument(flag, **kwargs)
 
 
+def namespace_values(cls: type, ns: argparse.Namespace, *, prefix: str = "") -> dict[str, Any]:
+    """The values the user gave on the command line for ``cls`` (nested as dicts)."""
+    values: dict[str, Any] = {}
+    for p in describe(cls):
+        if p.nested is not None:
+            sub = namespace_values(p.nested, ns, prefix=f"{prefix}{p.name}.")
+            if sub:
+                values[p.name] = sub
+            continue
+        got = getattr(ns, prefix + p.name, None)
+        if got is not None:
+            values[p.name] = got
+    return values
+
+
 def from_namespace(cls: type[T], ns: argparse.Namespace) -> T:
     """Build ``cls`` from parsed CLI arguments, leaving unset flags at their default."""
-    values = {
-        p.name: getattr(ns, p.name) for p in describe(cls) if getattr(ns, p.name, None) is not None
-    }
-    return cls.from_dict(values)
+    return cls.from_dict(namespace_values(cls, ns))

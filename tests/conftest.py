@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 # Set before robustcore is imported anywhere, so nothing touches ~/.robustcore.
-_SESSION_HOME = Path(tempfile.mkdtemp(prefix="robustcore-test-"))
+# ROBUSTCORE_TEST_HOME (for development only) reuses one folder across pytest sessions, so
+# models trained by an earlier session come from its zoo; tests of a first visit (no model
+# yet) may then fail. CI never sets it.
+_SESSION_HOME = Path(
+    os.environ.get("ROBUSTCORE_TEST_HOME") or tempfile.mkdtemp(prefix="robustcore-test-")
+)
+_SESSION_HOME.mkdir(parents=True, exist_ok=True)
 os.environ["ROBUSTCORE_HOME"] = str(_SESSION_HOME)
 os.environ.setdefault("ROBUSTCORE_DEVICE", "cpu")
 

@@ -16,18 +16,16 @@ whose ``message`` the UI shows as a warning when ``status == "warn"``:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks.evasion.base import Bounds, as_bounds
+from ..attacks.evasion.base import UNTARGETED, Goal, as_bounds
 from ..attacks.evasion.pgd import PGD
+from ..progress import ProgressFn
 from .sweeps import attack_in_batches
-
-ProgressFn = Callable[[float, str], None]
 
 #: How much robust accuracy may move when PGD gets more steps or restarts (Carlini 2019).
 CONVERGENCE_TOLERANCE = 0.02
@@ -119,17 +117,29 @@ def check_reaches_chance(
     num_classes: int,
     *,
     norm: str = "linf",
-    bounds: Bounds | None = None,
+    goal: Goal | None = None,
     steps: int = 20,
     progress: ProgressFn | None = None,
 ) -> SanityCheck:
     """With an unbounded budget (ε covering the whole input range) accuracy must reach
-    chance. Anything above means the attack cannot follow the gradient."""
+    chance. Anything above means the attack cannot follow the gradient. (Only the goal's
+    bounds are used: the check is untargeted.)"""
+    bounds = (goal or UNTARGETED).bounds
     lo, hi = as_bounds(bounds, x[:1])
     span = float((hi - lo).max())
     eps = span if norm == "linf" else span * math.sqrt(x[0].numel())
-    attack = PGD(eps=eps, norm=norm, steps=steps, random_start=False, seed=0)
-    res = attack_in_batches(attack, model, x, y, bounds=bounds, batch_size=512, progress=progress)
+    attack = PGD(steps=steps, random_start=False, seed=0)
+    res = attack_in_batches(
+        attack,
+        model,
+        x,
+        y,
+        eps=eps,
+        norm=norm,
+        goal=Goal(bounds=bounds),
+        batch_size=512,
+        progress=progress,
+    )
     acc = float((res.pred.cpu() == y.cpu()).float().mean())
     chance = 1.0 / num_classes
     name = "Unbounded attack reaches chance"
@@ -154,26 +164,29 @@ def check_converged(
     y: torch.Tensor,
     pgd: PGD,
     *,
-    bounds: Bounds | None = None,
+    eps: float,
+    norm: str = "linf",
+    goal: Goal | None = None,
     base_accuracy: float | None = None,
     progress: ProgressFn | None = None,
 ) -> SanityCheck:
     """Doubling PGD's steps and adding two restarts must not move accuracy by > ~2 points."""
     yd = y.cpu()
+    goal = Goal(bounds=(goal or UNTARGETED).bounds)
 
     def acc_of(attack: PGD, lo: float, hi: float) -> float:
         def sub(f: float, m: str) -> None:
             if progress:
                 progress(lo + f * (hi - lo), m)
 
-        res = attack_in_batches(attack, model, x, y, bounds=bounds, progress=sub)
+        res = attack_in_batches(attack, model, x, y, eps=eps, norm=norm, goal=goal, progress=sub)
         return float((res.pred.cpu() == yd).float().mean())
 
     base = base_accuracy if base_accuracy is not None else acc_of(pgd, 0.0, 0.2)
     more_steps = acc_of(pgd.replace(steps=pgd.steps * 2), 0.2, 0.6)
     more_restarts = acc_of(pgd.replace(restarts=pgd.restarts + 2, random_start=True), 0.6, 1.0)
     strongest = min(more_steps, more_restarts)
-    name = f"PGD converged at ε={pgd.eps:g}"
+    name = f"PGD convergence at ε={eps:g}"
     drop = base - strongest
     detail = (
         f"{pgd.steps} steps: {base:.1%}; {pgd.steps * 2} steps: {more_steps:.1%}; "
@@ -183,10 +196,12 @@ def check_converged(
         return SanityCheck(
             name,
             "warn",
-            f"More effort lowers accuracy by {drop:.1%} ({detail}) The reported robust "
-            "accuracy is not converged: use more steps or restarts.",
+            f"Not converged: more effort lowers accuracy by {drop:.1%} ({detail}) The "
+            "reported robust accuracy flatters the model: use more steps or restarts.",
         )
-    return SanityCheck(name, "pass", f"More effort changes accuracy by {drop:+.1%} ({detail})")
+    moved = "lowers" if drop > 0 else "raises" if drop < 0 else "leaves"
+    amount = f" by {abs(drop):.1%}" if drop else " unchanged"
+    return SanityCheck(name, "pass", f"Converged: more effort {moved} accuracy{amount} ({detail})")
 
 
 def checks_table(checks: list[SanityCheck]) -> pd.DataFrame:

@@ -8,17 +8,18 @@ honest way to combine attacks (Carlini et al. 2019, "On Evaluating Adversarial R
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch import nn
 
-from ..attacks.evasion.base import AttackResult, Bounds, EvasionAttack, model_device
+from ..attacks.evasion.base import UNTARGETED, AttackResult, EvasionAttack, Goal
+from ..device import model_device
 from ..errors import ValidationError
-
-ProgressFn = Callable[[float, str], None]
+from ..progress import ProgressFn
 
 SWEEP_COLUMNS = [
     "attack",
@@ -33,17 +34,21 @@ SWEEP_COLUMNS = [
 ]
 
 
-def check_eps_values(eps_values: Sequence[float], *, high: float = 1e3) -> list[float]:
-    """Validate an ε grid: finite, non-negative numbers, sorted and de-duplicated."""
+def check_eps_values(eps_values: Sequence[float]) -> list[float]:
+    """Validate an ε grid: finite, non-negative numbers, sorted and de-duplicated.
+
+    There is no upper limit: an ε beyond the data's diameter is simply unbounded (the
+    sanity check's "unbounded" attack uses one).
+    """
     try:
         values = [float(e) for e in eps_values]
     except (TypeError, ValueError):
         raise ValidationError("ε values must be numbers, e.g. 0, 0.05, 0.1, 0.2.") from None
     if not values:
         raise ValidationError("Give at least one ε value, e.g. 0, 0.05, 0.1, 0.2.")
-    bad = [e for e in values if not (0.0 <= e <= high)]
+    bad = [e for e in values if not (math.isfinite(e) and e >= 0.0)]
     if bad:
-        raise ValidationError(f"ε values must lie between 0 and {high:g}; got {bad}.")
+        raise ValidationError(f"ε values must be finite numbers ≥ 0; got {bad}.")
     return sorted(set(values))
 
 
@@ -59,32 +64,31 @@ def attack_in_batches(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    targeted: bool = False,
-    target: int | torch.Tensor | None = None,
-    bounds: Bounds | None = None,
+    eps: float | None = None,
+    norm: str | None = None,
+    goal: Goal | None = None,
     batch_size: int | None = None,
     progress: ProgressFn | None = None,
 ) -> AttackResult:
     """Run ``attack`` over ``x`` in chunks of ``batch_size`` (all at once when ``None``)."""
+    goal = goal or UNTARGETED
     n = x.shape[0]
     size = n if not batch_size or batch_size >= n else int(batch_size)
+    kw = {"eps": eps, "norm": norm}
     if size <= 0 or n == 0:
-        return attack.run(model, x, y, targeted=targeted, target=target, bounds=bounds)
+        return attack.run(model, x, y, goal=goal, progress=progress, **kw)
     parts: list[AttackResult] = []
-    tgt = torch.as_tensor(target) if target is not None else None
+    tgt = torch.as_tensor(goal.target) if goal.target is not None else None
     for start in range(0, n, size):
         sl = slice(start, min(n, start + size))
-        t = tgt[sl] if tgt is not None and tgt.dim() > 0 else tgt
+        t = tgt[sl] if tgt is not None and tgt.dim() > 0 else goal.target
+        part_goal = Goal(target=t, bounds=goal.bounds)
 
         def sub(frac: float, msg: str, start=start, stop=sl.stop) -> None:
             if progress:
                 progress((start + frac * (stop - start)) / n, msg)
 
-        parts.append(
-            attack.run(
-                model, x[sl], y[sl], targeted=targeted, target=t, bounds=bounds, progress=sub
-            )
-        )
+        parts.append(attack.run(model, x[sl], y[sl], goal=part_goal, progress=sub, **kw))
     if len(parts) == 1:
         return parts[0]
     return AttackResult(
@@ -137,14 +141,13 @@ def epsilon_sweep(
     attack: EvasionAttack,
     eps_values: Sequence[float],
     *,
-    targeted: bool = False,
-    target: int | torch.Tensor | None = None,
-    bounds: Bounds | None = None,
+    norm: str = "linf",
+    goal: Goal | None = None,
     batch_size: int | None = 512,
     progress: ProgressFn | None = None,
     keep_results: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[float, AttackResult]]:
-    """Attack the same inputs at every ε in ``eps_values``; one row per ε.
+    """Attack the same inputs at every ε in ``eps_values`` (in ``norm``); one row per ε.
 
     Columns: ``attack``, ``eps``, ``accuracy`` (fraction still classified correctly),
     ``success_rate`` (untargeted: the fraction of the inputs the model got right that the
@@ -156,29 +159,28 @@ def epsilon_sweep(
     """
     if not isinstance(attack, EvasionAttack) or not attack.budgeted:
         raise ValidationError("epsilon_sweep needs a budgeted attack such as FGSM or PGD.")
+    goal = goal or UNTARGETED
     eps_list = check_eps_values(eps_values)
     clean = _clean_correct(model, x, y)
     device = model_device(model)
     tgt = None
-    if targeted:
-        if target is None:
-            raise ValidationError("A targeted sweep needs a target class.")
-        tgt = torch.as_tensor(target, device=device).long().expand(y.shape[0])
+    if goal.targeted:
+        tgt = torch.as_tensor(goal.target, device=device).long().expand(y.shape[0])
     rows, results = [], {}
     for i, eps in enumerate(eps_list):
 
         def sub(frac: float, msg: str, i=i, eps=eps) -> None:
             if progress:
-                progress((i + frac) / len(eps_list), f"{attack.title} ε={eps:g}: {msg}")
+                progress((i + frac) / len(eps_list), f"ε={eps:g} · {msg}")
 
         res = attack_in_batches(
-            attack.with_eps(eps),
+            attack,
             model,
             x,
             y,
-            targeted=targeted,
-            target=target,
-            bounds=bounds,
+            eps=eps,
+            norm=norm,
+            goal=goal,
             batch_size=batch_size,
             progress=sub,
         )
@@ -210,22 +212,25 @@ def robust_accuracy(
     y: torch.Tensor,
     attacks: Sequence[EvasionAttack] | None = None,
     *,
+    eps: float | None = None,
+    norm: str | None = None,
+    goal: Goal | None = None,
     results: Sequence[tuple[str, AttackResult]] | None = None,
-    bounds: Bounds | None = None,
     batch_size: int | None = 512,
 ) -> RobustAccuracy:
     """Accuracy under the strongest of several attacks, chosen per input.
 
-    Pass ``attacks`` to run them here, or ``results`` (name, AttackResult) already computed
-    on the same inputs.
+    Pass ``attacks`` to run them here at the same budget (``eps`` in ``norm``; minimum-norm
+    attacks such as C&W take none), or ``results`` (name, AttackResult) already computed on
+    the same inputs.
     """
     device = model_device(model)
     y = y.to(device)
     named: list[tuple[str, AttackResult]] = list(results or [])
     for atk in attacks or []:
-        named.append(
-            (atk.title, attack_in_batches(atk, model, x, y, bounds=bounds, batch_size=batch_size))
-        )
+        kw = {"eps": eps, "norm": norm} if atk.budgeted else {}
+        res = attack_in_batches(atk, model, x, y, goal=goal, batch_size=batch_size, **kw)
+        named.append((atk.title, res))
     if not named:
         raise ValidationError("robust_accuracy needs at least one attack or result.")
     robust = _clean_correct(model, x, y)

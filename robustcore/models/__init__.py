@@ -1,6 +1,12 @@
 """Architectures, the training loop and the on-disk model zoo."""
 
-from .architectures import ARCHITECTURES, ArchInfo, build_model, compatible_architectures
+from .architectures import (
+    ARCHITECTURES,
+    ArchInfo,
+    build_model,
+    compatible_architectures,
+    default_architecture,
+)
 from .training import TrainRecipe, evaluate, fit, predict_logits
 from .zoo import (
     ZooEntry,
@@ -21,6 +27,7 @@ __all__ = [
     "ZooEntry",
     "build_model",
     "compatible_architectures",
+    "default_architecture",
     "evaluate",
     "fit",
     "list_zoo",

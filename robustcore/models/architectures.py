@@ -206,6 +206,16 @@ def compatible_architectures(modality: str, input_shape: tuple[int, ...]) -> lis
     return out
 
 
+def default_architecture(dataset) -> str:
+    """The architecture a new session starts with: ``small_cnn`` for images it fits, else
+    ``mlp``, else the first compatible one."""
+    archs = compatible_architectures(dataset.modality, dataset.input_shape)
+    for preferred in ("small_cnn", "mlp"):
+        if preferred in archs:
+            return preferred
+    return archs[0]
+
+
 def build_model(
     arch: str, input_shape: tuple[int, ...], num_classes: int, *, seed: int | None = None
 ) -> nn.Module:

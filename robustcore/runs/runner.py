@@ -28,7 +28,7 @@ import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -355,8 +355,25 @@ class JobRunner:
 
     # -- public --------------------------------------------------------------------
 
-    def submit(self, spec: dict[str, Any], fn: JobFunction, *, force: bool = False) -> Job:
-        """Get the job that computes ``spec`` with ``fn``.
+    def submit(self, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
+        """Get the job that computes ``experiment`` (a :class:`~robustcore.experiments.
+        Experiment`) on ``dataset``: its spec comes from the experiment's own fields and its
+        job function from :meth:`Experiment.job`, so the key always names what runs.
+
+        Served from the store, shared with an identical job in flight, or queued, as in
+        :meth:`submit_job`.
+        """
+        if isinstance(experiment, Mapping):  # the low-level form: (spec, fn)
+            return self.submit_job(experiment, dataset, force=force)
+        if not (hasattr(experiment, "spec") and hasattr(experiment, "job")):
+            raise ValidationError(
+                f"submit() takes an Experiment and a Dataset, got {type(experiment).__name__}."
+            )
+        return self.submit_job(experiment.spec(dataset), experiment.job(dataset), force=force)
+
+    def submit_job(self, spec: Mapping[str, Any], fn: JobFunction, *, force: bool = False) -> Job:
+        """Get the job that computes a hand-made ``spec`` with ``fn`` (for tools and tests;
+        pages and the CLI submit experiments).
 
         1. Unless ``force``, a result already stored is returned at once as a finished
            job with ``from_store=True``; nothing runs.

@@ -655,8 +655,8 @@ class ResultStore:
         """The newest stored runs, one row each, newest first.
 
         Columns: ``key``, ``kind``, ``status``, ``created``, ``finished``, ``seconds``,
-        ``seed``, ``label``, ``error``, then one ``m.<name>`` column per scalar metric
-        (number, string or boolean; lists and dicts are left out).
+        ``seed``, ``label``, ``error``, ``dataset`` (from the spec), then one ``m.<name>``
+        column per scalar metric (number, string or boolean; lists and dicts are left out).
 
         Args:
             kind: only runs of this kind.
@@ -673,11 +673,13 @@ class ResultStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
             "SELECT key, kind, status, created, finished, seconds, seed, label, error,"
-            f" metrics_json FROM runs{where} ORDER BY created DESC, rowid DESC LIMIT ?"
+            " json_extract(spec_json, '$.dataset'), metrics_json"
+            f" FROM runs{where} ORDER BY created DESC, rowid DESC LIMIT ?"
         )
         with self._connection() as conn:
             rows = conn.execute(query, (*params, int(limit))).fetchall()
         base = ["key", "kind", "status", "created", "finished", "seconds", "seed", "label", "error"]
+        base.append("dataset")
         records = []
         for row in rows:
             record = dict(zip(base, row[:-1], strict=True))

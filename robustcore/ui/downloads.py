@@ -39,14 +39,8 @@ def download_json(obj: Any, file_name: str, **kwargs: Any) -> None:
     download_bytes(data, file_name, mime="application/json", **kwargs)
 
 
-def download_run(record: Any, file_name: str, **kwargs: Any) -> None:
-    """The run's key, spec, metrics and library versions as JSON (``label`` defaults to
-    "Run (JSON)"; other keyword arguments as in :func:`download_bytes`)."""
+def download_run(result: Any, file_name: str, **kwargs: Any) -> None:
+    """A typed result's key, spec, metrics, seed and library versions as JSON (``label``
+    defaults to "Run (JSON)"; other keyword arguments as in :func:`download_bytes`)."""
     kwargs.setdefault("label", "Run (JSON)")
-    obj = {
-        "key": record.key,
-        "spec": record.spec,
-        "metrics": record.metrics,
-        "versions": record.versions,
-    }
-    download_json(obj, file_name, **kwargs)
+    download_json(result.as_json(), file_name, **kwargs)

@@ -28,10 +28,41 @@ def _log_grid(info: ParamInfo) -> list[float]:
     return grid
 
 
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def param_widget(info: ParamInfo, value: Any, *, key: str, container: Any = st) -> Any:
     """One widget for one declared parameter; returns the raw value the user chose."""
     label = info.title
     help_ = info.help or None
+    if info.many:
+        if info.choices is not None:
+            options = list(info.choices)
+            chosen = [v for v in (value or ()) if v in options]
+            return container.multiselect(
+                label, options, default=chosen, key=key, help=help_, format_func=_fmt
+            )
+        # Free values: typed as text, checked by the declaration (messages name the field).
+        return container.text_input(
+            label, value=", ".join(_fmt(v) for v in (value or ())), key=key, help=help_
+        )
+    if info.optional and info.choices is not None:
+        options = [None, *info.choices]
+        index = options.index(value) if value in options else 0
+        return container.selectbox(
+            label, options, index=index, key=key, help=help_, format_func=_fmt
+        )
+    if info.optional and info.type in (int, float):
+        return container.number_input(
+            label,
+            min_value=info.low,
+            max_value=info.high,
+            value=value,
+            step=info.step or (1 if info.type is int else None),
+            key=key,
+            help=(help_ or "") + " (leave empty: not set)",
+        )
     if info.choices is not None:
         options = list(info.choices)
         index = options.index(value) if value in options else 0
@@ -97,13 +128,62 @@ def param_widget(info: ParamInfo, value: Any, *, key: str, container: Any = st) 
     return container.text_input(label, value=str(value), key=key, help=help_)
 
 
+def param_values(
+    cls: type,
+    *,
+    key: str,
+    values: Mapping[str, Any] | None = None,
+    container: Any = st,
+    only: tuple[str, ...] | None = None,
+    nested_in_expanders: bool = True,
+) -> dict[str, Any]:
+    """Draw the widgets of ``cls``'s declared parameters and return the raw values.
+
+    A nested configurable is drawn as a group of its own (an expander, or a bordered box
+    when ``nested_in_expanders`` is False, e.g. inside an expander already). ``only``
+    limits which top-level parameters are drawn here (a page may lay the others out
+    elsewhere and pass them in ``values``); the others keep their value from ``values``.
+    """
+    values = dict(values or {})
+    chosen: dict[str, Any] = {}
+    for info in describe(cls):
+        current = values.get(info.name, info.default)
+        if only is not None and info.name not in only:
+            if info.name in values:
+                chosen[info.name] = current
+            continue
+        if info.nested is not None:
+            sub = current.to_dict() if hasattr(current, "to_dict") else dict(current or {})
+            title = info.label or info.nested.title or info.title
+            box = (
+                container.expander(title)
+                if nested_in_expanders
+                else container.container(border=True)
+            )
+            if not nested_in_expanders:
+                box.markdown(f"**{title}**")
+            chosen[info.name] = param_values(
+                info.nested,
+                key=f"{key}.{info.name}",
+                values=sub,
+                container=box,
+                nested_in_expanders=False,
+            )
+            continue
+        chosen[info.name] = param_widget(
+            info, current, key=f"{key}.{info.name}", container=container
+        )
+    return chosen
+
+
 def param_form(
     cls: type[T],
     *,
     key: str,
     values: Mapping[str, Any] | None = None,
     container: Any = st,
-    exclude: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+    nested_in_expanders: bool = True,
 ) -> T | None:
     """Render one widget per declared parameter of ``cls`` and build the instance.
 
@@ -112,21 +192,19 @@ def param_form(
         key: prefix of the widget keys (unique per place the form appears).
         values: starting values (default: the declaration's defaults).
         container: where to draw (``st``, ``st.sidebar``, a column or an expander).
-        exclude: parameters not shown (they keep their starting value).
+        only, nested_in_expanders: see :func:`param_values`.
 
     Returns:
         The validated instance, or ``None`` after showing the validation message.
     """
-    values = dict(values or {})
-    chosen: dict[str, Any] = {}
-    for info in describe(cls):
-        current = values.get(info.name, info.default)
-        if info.name in exclude:
-            chosen[info.name] = current
-            continue
-        chosen[info.name] = param_widget(
-            info, current, key=f"{key}.{info.name}", container=container
-        )
+    chosen = param_values(
+        cls,
+        key=key,
+        values=values,
+        container=container,
+        only=only,
+        nested_in_expanders=nested_in_expanders,
+    )
     try:
         return cls.from_dict(chosen)
     except ValidationError as exc:

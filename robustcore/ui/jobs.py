@@ -20,11 +20,18 @@ from ..runs import Job, JobContext, RunRecord, RunResult, get_runner
 _PREFIX = "rc_job."
 
 
+def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
+    """Submit an Experiment on ``dataset`` (served from the store when it ran before)."""
+    job = get_runner().submit(experiment, dataset, force=force)
+    st.session_state[_PREFIX + slot] = job
+    return job
+
+
 def start(
     slot: str, spec: dict[str, Any], fn: Callable[[JobContext], RunResult], *, force: bool = False
 ) -> Job:
-    """Submit ``fn`` for ``spec`` (served from the store when it ran before)."""
-    job = get_runner().submit(spec, fn, force=force)
+    """Submit a hand-made ``spec`` with ``fn`` (for runs that are not experiments)."""
+    job = get_runner().submit_job(spec, fn, force=force)
     st.session_state[_PREFIX + slot] = job
     return job
 

@@ -5,18 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from ..data import Dataset
-from ..runs.scorecard_job import (
-    THRESHOLDS,
-    ScorecardPlan,
-    default_values,
-    scorecard_job,
-    scorecard_spec,
-)
+from ..experiments import Target
+from ..experiments.scorecard import THRESHOLDS, Scorecard, ScorecardResult
 from ..viz.scorecard import VERDICT_COLORS, scorecard_figure
-from . import jobs
+from . import experiment, jobs
 from .downloads import download_run, download_table
-from .forms import param_form
-from .state import ModelRef
+from .forms import param_values
 
 SLOT = "home.scorecard"
 
@@ -26,7 +20,7 @@ def _verdict_style(verdict: str) -> str:
     return f"background-color: {color}33; color: {color}; font-weight: 600" if color else ""
 
 
-def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
+def scorecard_section(ds: Dataset, target: Target) -> None:
     """Draw the scorecard: a form, the job's progress, then the results."""
     st.subheader("Robustness scorecard")
     st.caption(
@@ -38,35 +32,33 @@ def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
     )
     with st.form("home_scorecard"):
         with st.expander("Settings"):
-            plan = param_form(ScorecardPlan, key=f"sc.{ds.modality}", values=default_values(ds))
+            raw = param_values(Scorecard, key=f"sc.{ds.modality}", values=Scorecard.defaults(ds))
         run = st.form_submit_button("Run scorecard", type="primary")
-    if run and plan is not None:
-        train_size = int((ref.recipe or {}).get("train_size", 0)) if ref.source == "zoo" else 0
-        spec = scorecard_spec(ds, ref.run_key, plan, train_size)
-        fn = scorecard_job(ds, plan, model=model, train_size=train_size, label=ref.label)
-        jobs.start(SLOT, spec, fn)
-    rec = jobs.show(SLOT)
-    if rec is None:
+    if run:
+        exp = experiment.build(Scorecard, raw, target)
+        if exp is not None:
+            experiment.start(SLOT, exp, ds)
+    res: ScorecardResult | None = experiment.show(SLOT, Scorecard, ds, target)
+    if res is None:
         if jobs.current(SLOT) is None:
             st.info(
                 "Press **Run scorecard** (about 15 s for the default CNN on two CPU cores); a "
                 "scorecard run before is shown at once from the result store."
             )
         return
-    m = rec.metrics
-    table = rec.table("scorecard")
+    table = res.table()
     cols = st.columns(4)
-    cols[0].metric("Clean accuracy", f"{m['clean_accuracy']:.1%}")
+    cols[0].metric("Clean accuracy", f"{res.clean_accuracy:.1%}")
     cols[1].metric(
         "PGD, large ε",
-        f"{m['pgd_large_accuracy']:.1%}",
-        delta=f"{m['pgd_large_accuracy'] - m['clean_accuracy']:+.1%}",
+        f"{res.pgd_large_accuracy:.1%}",
+        delta=f"{res.pgd_large_accuracy - res.clean_accuracy:+.1%}",
         delta_color="inverse",
     )
-    cols[2].metric("SimBA success", f"{m['simba_success']:.0%}")
-    cols[3].metric("Membership AUC", f"{m['membership_auc']:.3f}")
+    cols[2].metric("SimBA success", f"{res.simba_success:.0%}")
+    cols[3].metric("Membership AUC", f"{res.membership_auc:.3f}")
     st.plotly_chart(
-        scorecard_figure(table, chance=m["chance"]), width="stretch", key="home_scorecard_fig"
+        scorecard_figure(table, chance=res.chance), width="stretch", key="home_scorecard_fig"
     )
     shown = table[["area", "check", "shown", "verdict", "meaning", "page"]].rename(
         columns={"shown": "result"}
@@ -83,5 +75,5 @@ def scorecard_section(ds: Dataset, model, ref: ModelRef) -> None:
     )
     c = st.columns(2)
     download_table(table, "scorecard.csv", label="Scorecard (CSV)", container=c[0])
-    download_run(rec, "scorecard_run.json", container=c[1])
-    st.caption(f"Run key `{rec.key}` · seed {rec.seed} · computed in {rec.seconds:.1f} s.")
+    download_run(res, "scorecard_run.json", container=c[1])
+    st.caption(f"Run key `{res.key}` · seed {res.seed} · computed in {res.seconds:.1f} s.")

@@ -9,10 +9,11 @@ import streamlit as st
 
 from ..data import DEFAULT_DATASET, Dataset, list_datasets, load_npz
 from ..errors import RobustcoreError
-from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
+from ..experiments import Target
+from ..experiments.train import Train
+from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
 from ..models.zoo import load_torchscript, load_user_weights
 from ..runs import get_runner, spec_key
-from ..runs.train_job import model_report, train_job, train_spec
 from . import jobs, state
 from .forms import param_form
 
@@ -42,11 +43,7 @@ def _keep(name: str, value: Any) -> None:
 
 
 def default_arch(ds: Dataset) -> str:
-    archs = compatible_architectures(ds.modality, ds.input_shape)
-    for preferred in ("small_cnn", "mlp"):
-        if preferred in archs:
-            return preferred
-    return archs[0]
+    return default_architecture(ds)
 
 
 def _dataset_picker() -> Dataset | None:
@@ -128,7 +125,7 @@ def _train_controls(ds: Dataset) -> None:
         return
     _keep("recipe", recipe.to_dict())
     if st.button("Train / load model", type="primary", key="rc_train", width="stretch"):
-        jobs.start("model", train_spec(arch, ds, recipe), train_job(arch, ds, recipe))
+        jobs.start_experiment("model", Train().on(Target.zoo(arch, recipe)), ds)
         st.session_state["rc_pending"] = {
             "source": "zoo",
             "arch": arch,
@@ -172,29 +169,15 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         st.error(str(exc))
         return
     digest = hashlib.sha256(data).hexdigest()[:16]
-    spec = {
-        "kind": "evaluate",
-        "dataset": ds.name,
-        "fingerprint": ds.fingerprint(),
-        "source": source,
-        "arch": arch,
-        "weights": digest,
-        "seed": 0,
-    }
-
-    def job(ctx: Any):
-        ctx.progress(0.1, "evaluating the uploaded model")
-        result = model_report(model, ds)
-        result.label = f"{up.name} on {ds.name}"
-        return result
-
-    jobs.start("model", spec, job)
+    target = Target.upload(model, digest, arch=arch, label=up.name)
+    jobs.start_experiment("model", Train().on(target), ds)
     st.session_state["rc_pending"] = {
         "source": source,
         "arch": arch,
         "dataset": ds.name,
         "label": up.name,
         "model": model,
+        "fingerprint": digest,
     }
 
 
@@ -209,9 +192,10 @@ def _finish_pending() -> None:
         dataset=pending["dataset"],
         label=record.label or pending.get("label", ""),
         run_key=record.key,
-        zoo_key=record.metrics.get("zoo_key"),
+        zoo_key=Train.result(record).zoo_key,
         arch=pending.get("arch"),
         recipe=pending.get("recipe"),
+        fingerprint=pending.get("fingerprint"),
     )
     state.set_model(ref, pending.get("model"))
     st.session_state.pop("rc_pending", None)
@@ -226,8 +210,9 @@ def _autoload_default(ds: Dataset) -> None:
     if ds.name != DEFAULT_DATASET:
         return
     arch, recipe = default_arch(ds), TrainRecipe()
-    record = get_runner().store.get(spec_key(train_spec(arch, ds, recipe)))
-    if record is None or not record.metrics.get("zoo_key"):
+    record = get_runner().store.get(spec_key(Train().on(Target.zoo(arch, recipe)).spec(ds)))
+    zoo_key = Train.result(record).zoo_key if record is not None else None
+    if not zoo_key:
         return
     state.set_model(
         state.ModelRef(
@@ -235,7 +220,7 @@ def _autoload_default(ds: Dataset) -> None:
             dataset=ds.name,
             label=record.label or "",
             run_key=record.key,
-            zoo_key=record.metrics["zoo_key"],
+            zoo_key=zoo_key,
             arch=arch,
             recipe=recipe.to_dict(),
         )

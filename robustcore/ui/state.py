@@ -11,6 +11,7 @@ from torch import nn
 from ..data import DEFAULT_DATASET, Dataset
 from ..data import load as load_dataset
 from ..errors import RobustcoreError
+from ..experiments.base import Target
 from ..models import lookup
 
 _REF = "rc_model_ref"
@@ -23,7 +24,8 @@ class ModelRef:
     """Which model the session works on and where its report run is stored.
 
     ``source`` is ``"zoo"`` (a built-in architecture trained by recipe), ``"weights"``
-    (an uploaded state_dict) or ``"torchscript"`` (an uploaded TorchScript file).
+    (an uploaded state_dict) or ``"torchscript"`` (an uploaded TorchScript file);
+    ``fingerprint`` is the content hash of an uploaded file.
     """
 
     source: str
@@ -33,6 +35,15 @@ class ModelRef:
     zoo_key: str | None = None
     arch: str | None = None
     recipe: dict[str, Any] | None = None
+    fingerprint: str | None = None
+
+    def target(self, model: nn.Module | None = None) -> Target:
+        """The experiments' name for this model (an upload needs its module)."""
+        if self.source == "zoo":
+            return Target.zoo(self.arch or "", self.recipe or {}, label=self.label)
+        return Target.upload(
+            model, self.fingerprint or self.run_key, arch=self.arch, label=self.label
+        )
 
 
 def set_uploaded_dataset(ds: Dataset | None) -> None:
@@ -99,6 +110,21 @@ def require_model() -> tuple[Dataset, nn.Module, ModelRef]:
         )
         st.stop()
     return got
+
+
+def require_target() -> tuple[Dataset, Target]:
+    """The dataset and the :class:`Target` that experiments run on (stops with a hint)."""
+    ds, model, ref = require_model()
+    return ds, ref.target(model)
+
+
+def current_target() -> tuple[Dataset, Target] | None:
+    """Like :func:`require_target`, or ``None`` when no model is chosen."""
+    got = current_model()
+    if got is None:
+        return None
+    ds, model, ref = got
+    return ds, ref.target(model)
 
 
 def default_dataset_name() -> str:

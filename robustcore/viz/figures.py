@@ -216,3 +216,53 @@ def training_curves(history: pd.DataFrame, *, title: str = "Training curves") ->
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_layout(title=title, hovermode="x unified")
     return fig
+
+
+def adversarial_gallery(
+    clean,
+    adversarial,
+    rows: pd.DataFrame,
+    *,
+    title: str = "",
+    amplify: float | None = None,
+) -> go.Figure:
+    """Three rows per input: the original (true label), the adversarial input (predicted
+    label and confidence) and the perturbation as an amplified red/blue heat map.
+
+    ``rows`` has one row per input with ``true``, ``predicted``, ``confidence``, ``success``.
+    """
+    x = _as_numpy(clean)
+    adv = _as_numpy(adversarial)
+    n = x.shape[0]
+    pert = (adv - x).sum(axis=1)
+    peak = float(np.abs(pert).max()) if pert.size else 0.0
+    scale = amplify if amplify is not None else (1.0 / peak if peak > 0 else 1.0)
+    recs = rows.to_dict("records")
+    titles = [f"true {r['true']}" for r in recs]
+    titles += [
+        f"{'✗' if r['success'] else '✓'} pred {r['predicted']} ({r['confidence']:.0%})"
+        for r in recs
+    ]
+    titles += [f"×{scale:.0f} · L2 {r['l2']:.2f}" if "l2" in r else "" for r in recs]
+    fig = make_subplots(
+        rows=3,
+        cols=max(n, 1),
+        subplot_titles=titles,
+        horizontal_spacing=0.01,
+        vertical_spacing=0.08,
+        row_titles=["original", "adversarial", "perturbation"],
+    )
+    for i in range(n):
+        fig.add_trace(go.Image(z=_to_rgb(x[i]), hoverinfo="skip"), row=1, col=i + 1)
+        fig.add_trace(go.Image(z=_to_rgb(adv[i]), hoverinfo="skip"), row=2, col=i + 1)
+        fig.add_trace(perturbation_heatmap(pert[i], scale), row=3, col=i + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    for ann in fig.layout.annotations:
+        ann.font = {"size": 10}
+    fig.update_layout(
+        title=title or None,
+        height=480,
+        margin={"l": 10, "r": 30, "t": 60 if title else 30, "b": 10},
+    )
+    return fig

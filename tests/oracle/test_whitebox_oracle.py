@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 
-from robustcore.attacks.evasion import FGSM, PGD, CarliniWagnerL2
+from robustcore.attacks.evasion import FGSM, PGD, CarliniWagnerL2, Goal
 
 N = 64  # a power of two: the batch-mean scaling in torchattacks is exact
 
@@ -56,10 +56,10 @@ def test_fgsm_equals_torchattacks(batch, torchattacks, targeted):
     if targeted:
         atk.set_mode_targeted_by_label(quiet=True)
         theirs = atk(x, target)
-        ours = FGSM(eps=eps).run(model, x, y, targeted=True, target=target)
+        ours = FGSM().run(model, x, y, eps=eps, goal=Goal(target=target))
     else:
         theirs = atk(x, y)
-        ours = FGSM(eps=eps).run(model, x, y)
+        ours = FGSM().run(model, x, y, eps=eps)
     _assert_same(ours.x_adv, theirs, x)
     assert not model.training
     # The result is a real attack: every pixel moved by ε or hit a bound.
@@ -81,14 +81,16 @@ def test_pgd_without_random_start_equals_torchattacks(
 ):
     model, x, y, target = batch
     steps = 10
-    pgd = PGD(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=False)
+    pgd = PGD(steps=steps, step_size=step_size, random_start=False)
     if norm == "linf":
-        atk = torchattacks.PGD(model, eps=eps, alpha=pgd.alpha, steps=steps, random_start=False)
+        atk = torchattacks.PGD(
+            model, eps=eps, alpha=pgd.alpha(eps), steps=steps, random_start=False
+        )
     else:
         atk = torchattacks.PGDL2(
             model,
             eps=eps,
-            alpha=pgd.alpha,
+            alpha=pgd.alpha(eps),
             steps=steps,
             random_start=False,
             eps_for_division=1e-10 / N,  # the same guard on the batch-mean gradient
@@ -96,10 +98,10 @@ def test_pgd_without_random_start_equals_torchattacks(
     if targeted:
         atk.set_mode_targeted_by_label(quiet=True)
         theirs = atk(x, target)
-        ours = pgd.run(model, x, y, targeted=True, target=target)
+        ours = pgd.run(model, x, y, eps=eps, norm=norm, goal=Goal(target=target))
     else:
         theirs = atk(x, y)
-        ours = pgd.run(model, x, y)
+        ours = pgd.run(model, x, y, eps=eps, norm=norm)
     _assert_same(ours.x_adv, theirs, x)
     assert ours.steps == steps
     norms = ours.linf if norm == "linf" else ours.l2

@@ -16,8 +16,8 @@ from robustcore.cli import main
 
 # An unusual seed so that no other test's in-memory zoo entry can answer for this recipe,
 # and a learning rate at which one epoch of logistic regression learns something.
-TRAIN_ARGS = ["train", "--arch", "logreg", "--dataset", "digits", "--epochs", "1"]
-TRAIN_ARGS += ["--seed", "4321", "--lr", "0.05"]
+TRAIN_ARGS = ["train", "--arch", "logreg", "--dataset", "digits", "--recipe.epochs", "1"]
+TRAIN_ARGS += ["--recipe.seed", "4321", "--recipe.lr", "0.05"]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_module_entry_point_subprocess(cli_home):
 
 
 def test_bad_flag_value_exits_2(capsys, cli_home):
-    rc = main(["train", "--arch", "logreg", "--dataset", "digits", "--lr", "5"])
+    rc = main(["train", "--arch", "logreg", "--dataset", "digits", "--recipe.lr", "5"])
     captured = capsys.readouterr()
     assert rc == 2
     assert captured.err.strip() == "error: Learning rate must be at most 1.0; got 5.0."
@@ -83,9 +83,9 @@ def test_bad_flag_value_exits_2(capsys, cli_home):
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--epochs", "1.5", "Epochs must be a whole number, got '1.5'."),
-        ("--batch-size", "0", "Batch size must be at least 1; got 0."),
-        ("--weight-decay", "nan", "Weight decay must be a finite number, got nan."),
+        ("--recipe.epochs", "1.5", "Epochs must be a whole number, got '1.5'."),
+        ("--recipe.batch-size", "0", "Batch size must be at least 1; got 0."),
+        ("--recipe.weight-decay", "nan", "Weight decay must be a finite number, got nan."),
     ],
 )
 def test_other_bad_flag_values(capsys, cli_home, flag, value, message):
@@ -95,7 +95,7 @@ def test_other_bad_flag_values(capsys, cli_home, flag, value, message):
 
 
 def test_argparse_errors_exit_2(capsys, cli_home):
-    for argv in (["train", "--arch", "nope"], ["train", "--optimizer", "rmsprop"], []):
+    for argv in (["train", "--arch", "nope"], ["train", "--recipe.optimizer", "rmsprop"], []):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
@@ -103,7 +103,7 @@ def test_argparse_errors_exit_2(capsys, cli_home):
 
 
 def test_unknown_dataset_exits_2(capsys, cli_home):
-    rc = main(["train", "--arch", "logreg", "--dataset", "nope", "--epochs", "1"])
+    rc = main(["train", "--arch", "logreg", "--dataset", "nope", "--recipe.epochs", "1"])
     err = capsys.readouterr().err
     assert rc == 2
     assert "error: Unknown dataset 'nope'. Known datasets: mnist5k, digits" in err
@@ -160,17 +160,38 @@ def test_empty_zoo_and_runs(capsys, monkeypatch, tmp_path):
     assert capsys.readouterr().out.strip() == "No stored runs."
 
 
-def test_attack_command_sweeps_with_flags_from_the_declaration(cli_home):
-    argv = ["attack", "pgd", "--arch", "logreg", "--dataset", "digits", "--n", "40"]
-    argv += ["--eps-grid", "0,0.5,2", "--steps", "5", "--no-sanity"]
+def test_whitebox_command_sweeps_with_flags_from_the_declaration(cli_home):
+    argv = ["whitebox", "--arch", "logreg", "--dataset", "digits", "--n", "40"]
+    argv += ["--attacks", "pgd", "--eps", "0,0.5,2", "--pgd.steps", "5", "--sanity", "false"]
     rc, out, _ = _run(argv)
     assert rc == 0, out
     assert "# sweep" in out and "PGD" in out
     result = json.loads(out[out.index("{") :])
     assert result["n"] == 40 and result["eps_max"] == 2.0
-    assert result["accuracy_at_max.PGD"] < result["clean_accuracy"]
-    rc, out, err = _run(argv[:-1] + ["--steps", "0", "--no-sanity"])
+    assert result["robust_accuracy"] < result["clean_accuracy"]
+    out = _run(argv)[1]
+    again = json.loads(out[out.index("{") :])
+    assert again["from_store"] is True and again["run_key"] == result["run_key"]
+    rc, out, err = _run([*argv, "--pgd.steps", "0"])
     assert rc == 2 and "at least 1" in err
+    rc, out, err = _run([*argv, "--eps", "0,abc"])
+    assert rc == 2 and "ε grid must be a number" in err
+    rc, out, err = _run([*argv, "--target-class", "10"])
+    assert rc == 2 and "Target class must be below 10" in err and "Traceback" not in err
+
+
+def test_every_experiment_is_a_command(capsys, cli_home):
+    from robustcore.experiments import load_all
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in load_all():
+        assert name.replace("_", "-") in out
+        with pytest.raises(SystemExit) as info:
+            main([name.replace("_", "-"), "--help"])
+        assert info.value.code == 0
+        assert "--dataset" in capsys.readouterr().out
 
 
 def test_threats_and_query_limit_commands_pass_their_flags_on(capsys, cli_home):

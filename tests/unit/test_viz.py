@@ -191,7 +191,8 @@ def test_evasion_figures():
     import numpy as np
     import pandas as pd
 
-    from robustcore.viz.evasion import adversarial_gallery, norm_histogram, success_vs_budget
+    from robustcore.viz.figures import adversarial_gallery
+    from robustcore.viz.whitebox import norm_histogram, success_vs_budget
 
     clean = np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32)
     adv = np.clip(clean + 0.1, 0, 1)

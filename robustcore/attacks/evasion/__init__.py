@@ -1,15 +1,16 @@
 """Evasion attacks.
 
 White-box: FGSM, PGD (L∞ and L2) and Carlini–Wagner L2, each a parameter declaration (a
-frozen dataclass) with ``run(model, x, y, *, targeted=False, target=None, bounds=None,
-progress=None) -> AttackResult``; :data:`WHITEBOX_ATTACKS` maps the stable names to the
+frozen dataclass) with ``run(model, x, y, *, eps=None, norm=None, goal=None,
+progress=None) -> AttackResult``: the budget is the run's, and :class:`Goal` carries the
+target class and the data bounds. :data:`WHITEBOX_ATTACKS` maps the stable names to the
 classes.
 
 Black-box (query-only): SimBA and ZOO, with ``run(api, x, y, ...)`` where ``api`` is a
 :class:`QueryModel`; :data:`BLACKBOX_ATTACKS` maps their names to the classes.
 """
 
-from .base import AttackResult, EvasionAttack
+from .base import AttackResult, EvasionAttack, Goal
 from .blackbox import BlackBoxAttack
 from .cw import CarliniWagnerL2
 from .fgsm import FGSM
@@ -39,6 +40,7 @@ __all__ = [
     "BlackBoxAttack",
     "CarliniWagnerL2",
     "EvasionAttack",
+    "Goal",
     "QueryBudgetExceeded",
     "QueryModel",
     "QueryMonitor",

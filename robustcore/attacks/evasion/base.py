@@ -5,8 +5,15 @@ An evasion attack perturbs test inputs so that a trained model misclassifies the
 fields are its parameters (see :mod:`robustcore.params`) and whose :meth:`EvasionAttack.run`
 attacks a whole batch at once on the model's device:
 
-    result = PGD(eps=0.3, steps=40).run(model, x, y)
+    result = PGD(steps=40).run(model, x, y, eps=0.3)            # L∞ by default
+    result = PGD(steps=40).run(model, x, y, eps=2.0, norm="l2")
+    result = PGD().run(model, x, y, eps=0.3, goal=Goal(target=3, bounds=ds.bounds))
     result.success.float().mean()   # fraction of inputs now misclassified
+
+The budget (``eps`` and its ``norm``) is an argument of the run, not a field of the
+attack: a sweep runs one declared attack at many budgets, and the caller (an experiment,
+a sanity check) is the only place that says which norm a budget is measured in. What the
+attacker wants and where inputs may go travel together as a :class:`Goal`.
 
 Inputs stay inside the data bounds (``[0, 1]`` for images; per-feature minimum and maximum
 for tabular data) and, for budgeted attacks, inside the ε-ball around the original.
@@ -14,19 +21,61 @@ for tabular data) and, for budgeted attacks, inside the ε-ball around the origi
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ...device import model_device
 from ...errors import ValidationError
 from ...params import Configurable
+from ...progress import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 Bounds = tuple[torch.Tensor | float, torch.Tensor | float]
+NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True, eq=False)
+class Goal:
+    """What the attacker wants and where the inputs may go.
+
+    Attributes:
+        target: ``None`` for an untargeted attack (any wrong class will do), else the class
+            every input should be pushed to (an int, or one label per input).
+        bounds: ``(lower, upper)`` valid input range (tensors shaped like one sample, or
+            numbers); ``None`` means ``(0, 1)`` as for images.
+    """
+
+    target: int | torch.Tensor | None = None
+    bounds: Bounds | None = None
+
+    @property
+    def targeted(self) -> bool:
+        return self.target is not None
+
+
+UNTARGETED = Goal()
+
+
+def check_budget(eps: float | None, norm: str, *, needed: bool = True) -> tuple[float, str]:
+    """Validate a run's budget: a finite ε ≥ 0 in a known norm (any size is allowed: an ε
+    beyond the data's diameter is simply unbounded)."""
+    if norm not in NORMS:
+        raise ValidationError(f"Norm must be 'linf' or 'l2', got {norm!r}.")
+    if eps is None:
+        if needed:
+            raise ValidationError("This attack needs a budget: pass eps=… to run().")
+        return 0.0, norm
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise ValidationError(f"ε must be a number, got {eps!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValidationError(f"ε must be a finite number ≥ 0, got {eps!r}.")
+    return value, norm
 
 
 @dataclass
@@ -91,14 +140,6 @@ def project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
     return delta * factor
 
 
-def model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
 def resolve_target(
     targeted: bool, target: int | torch.Tensor | None, y: torch.Tensor, num_classes: int | None
 ) -> torch.Tensor | None:
@@ -121,6 +162,23 @@ def resolve_target(
     return t
 
 
+def _probe(model: nn.Module, x: torch.Tensor) -> int:
+    """Run one input through the model (it must accept the batch's shape) → class count."""
+    try:
+        with torch.no_grad():
+            out = model(x[:1])
+    except RuntimeError:
+        raise ValidationError(
+            f"The model cannot take inputs shaped {tuple(x.shape[1:])} (one input of the "
+            "batch): give inputs shaped like the dataset's, with a batch axis first."
+        ) from None
+    if out.dim() != 2 or out.shape[0] != 1:
+        raise ValidationError(
+            f"The model must return one row of class scores per input, got {tuple(out.shape)}."
+        )
+    return int(out.shape[1])
+
+
 class EvasionAttack(Configurable):
     """Base of the white-box evasion attacks (FGSM, PGD, Carlini–Wagner).
 
@@ -128,19 +186,10 @@ class EvasionAttack(Configurable):
     the model's device, times the attack and measures the outcome.
     """
 
-    norm_kind: ClassVar[str] = "linf"
     #: does the attack take an ε budget (False for minimum-norm attacks like C&W)?
     budgeted: ClassVar[bool] = True
-
-    def with_eps(self, eps: float) -> EvasionAttack:
-        """The same attack with another budget (used by ε sweeps)."""
-        if not self.budgeted:
-            raise ValidationError(f"{self.title} has no ε budget; it finds minimal perturbations.")
-        return self.replace(eps=eps)
-
-    @property
-    def norm_name(self) -> str:
-        return getattr(self, "norm", self.norm_kind)
+    #: the norms the attack supports
+    norms: ClassVar[tuple[str, ...]] = NORMS
 
     def run(
         self,
@@ -148,9 +197,9 @@ class EvasionAttack(Configurable):
         x: torch.Tensor,
         y: torch.Tensor,
         *,
-        targeted: bool = False,
-        target: int | torch.Tensor | None = None,
-        bounds: Bounds | None = None,
+        eps: float | None = None,
+        norm: str | None = None,
+        goal: Goal | None = None,
         progress: ProgressFn | None = None,
     ) -> AttackResult:
         """Attack the batch ``x`` with true labels ``y``.
@@ -158,34 +207,45 @@ class EvasionAttack(Configurable):
         Args:
             model: a classifier returning logits; its parameters are not changed.
             x: inputs shaped ``(N, ...)`` like the data; y: their true labels ``(N,)``.
-            targeted: push each input toward ``target`` instead of away from ``y``.
-            target: the target class (one int, or one label per input) when targeted.
-            bounds: ``(lower, upper)`` valid input range (tensors shaped like one sample, or
-                numbers); default ``(0, 1)`` as for images.
+            eps: the budget (required for budgeted attacks; C&W takes none).
+            norm: ``linf`` (every feature moves by at most ε) or ``l2`` (the whole change
+                has length at most ε); default: the attack's first supported norm.
+            goal: targeted or not, and the data bounds (default: untargeted in [0, 1]).
             progress: optional ``progress(fraction, message)``; it may raise to cancel.
         """
-        if x.dim() < 2 or x.shape[0] != y.shape[0]:
+        goal = goal or UNTARGETED
+        norm = norm or self.norms[0]
+        if self.budgeted:
+            eps, norm = check_budget(eps, norm)
+        elif eps is not None:
             raise ValidationError(
-                f"Inputs and labels must have the same length: got {tuple(x.shape)} inputs "
-                f"and {tuple(y.shape)} labels."
+                f"{self.title} has no ε budget: it looks for each input's smallest change."
+            )
+        if norm not in self.norms:
+            raise ValidationError(
+                f"{self.title} supports the {' and '.join(self.norms)} norm, not {norm!r}."
+            )
+        if x.dim() < 2 or y.dim() != 1 or x.shape[0] != y.shape[0]:
+            raise ValidationError(
+                f"Give a batch of inputs (N, …) and one label per input: got inputs shaped "
+                f"{tuple(x.shape)} and labels shaped {tuple(y.shape)}."
             )
         device = model_device(model)
         x = x.detach().to(device, torch.float32)
         y = y.detach().to(device, torch.long)
-        lo, hi = as_bounds(bounds, x)
+        lo, hi = as_bounds(goal.bounds, x)
         was_training = model.training
         model.eval()
         t0 = time.perf_counter()
         try:
             num_classes = None
-            if targeted and x.shape[0]:
-                with torch.no_grad():  # one input, to validate the target classes
-                    num_classes = int(model(x[:1]).shape[1])
-            tgt = resolve_target(targeted, target, y, num_classes)
+            if x.shape[0]:
+                num_classes = _probe(model, x)
+            tgt = resolve_target(goal.targeted, goal.target, y, num_classes)
             if x.shape[0] == 0:
                 x_adv, steps = x.clone(), 0
             else:
-                x_adv, steps = self._attack(model, x, y, tgt, lo, hi, progress)
+                x_adv, steps = self._attack(model, x, y, tgt, lo, hi, eps, norm, progress)
             with torch.inference_mode():
                 logits = model(x_adv) if x.shape[0] else torch.zeros(0, 1, device=device)
             probs = torch.softmax(logits, dim=1)
@@ -214,6 +274,8 @@ class EvasionAttack(Configurable):
         target: torch.Tensor | None,
         lo: torch.Tensor,
         hi: torch.Tensor,
+        eps: float,
+        norm: str,
         progress: ProgressFn | None,
     ) -> tuple[torch.Tensor, int]:
         raise NotImplementedError

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ...params import param
-from .base import EvasionAttack, ProgressFn
+from ...progress import ProgressFn
+from .base import EvasionAttack
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class CarliniWagnerL2(EvasionAttack):
     name = "cw"
     title = "Carlini–Wagner L2"
     paper = "Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks (IEEE S&P)"
-    norm_kind = "l2"
     budgeted = False
+    norms = ("l2",)
 
     confidence: float = param(
         0.0,
@@ -88,6 +89,8 @@ class CarliniWagnerL2(EvasionAttack):
         target: torch.Tensor | None,
         lo: torch.Tensor,
         hi: torch.Tensor,
+        eps: float | None,
+        norm: str,
         progress: ProgressFn | None,
     ) -> tuple[torch.Tensor, int]:
         n = x.shape[0]

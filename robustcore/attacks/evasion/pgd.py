@@ -10,7 +10,8 @@ from torch import nn
 
 from ...errors import ValidationError
 from ...params import param
-from .base import EvasionAttack, ProgressFn, input_gradient, l2_normalize, project
+from ...progress import ProgressFn
+from .base import EvasionAttack, input_gradient, l2_normalize, project
 
 
 @dataclass(frozen=True)
@@ -22,24 +23,13 @@ class PGD(EvasionAttack):
     the attack is repeated from new random starting points and each input keeps its
     strongest result (a success if any restart succeeded, else the highest loss), so
     restarts can only make it stronger. Restarts after the first always start at random.
+    The budget ε and its norm are the run's (``run(..., eps=0.3, norm="linf")``).
     """
 
     name = "pgd"
     title = "PGD"
     paper = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks"
 
-    eps: float = param(
-        0.1,
-        low=0.0,
-        # Large enough for an L2 ball around any input (the sanity check's "unbounded" PGD
-        # uses span × √features: 28 on MNIST, 55 on CIFAR-10).
-        high=1000.0,
-        step=0.01,
-        label="ε (budget)",
-        help="How far each input may move: the largest change per feature (L∞) or the "
-        "Euclidean length of the whole change (L2).",
-    )
-    norm: str = param("linf", choices=("linf", "l2"), label="Norm", help="The norm of the ε-ball.")
     steps: int = param(10, low=1, high=1000, label="Steps", help="Gradient steps per restart.")
     step_size: float = param(
         0.0,
@@ -64,21 +54,22 @@ class PGD(EvasionAttack):
         if self.steps < 1:
             raise ValidationError("PGD needs at least one step.")
 
-    @property
-    def alpha(self) -> float:
-        """The absolute step size."""
+    def alpha(self, eps: float) -> float:
+        """The absolute step size for budget ``eps``."""
         rel = self.step_size if self.step_size > 0 else 2.5 / self.steps
-        return rel * self.eps
+        return rel * eps
 
-    def _random_start(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        if self.norm == "linf":
+    def _random_start(
+        self, x: torch.Tensor, gen: torch.Generator, eps: float, norm: str
+    ) -> torch.Tensor:
+        if norm == "linf":
             u = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-            return (2 * u - 1) * self.eps
+            return (2 * u - 1) * eps
         # Uniform in the L2 ball: a Gaussian direction times radius eps * U^(1/d).
         d = x[0].numel()
         g = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         r = torch.rand((x.shape[0],), generator=gen, device=x.device, dtype=x.dtype) ** (1 / d)
-        return l2_normalize(g) * (self.eps * r).view(-1, *([1] * (x.dim() - 1)))
+        return l2_normalize(g) * (eps * r).view(-1, *([1] * (x.dim() - 1)))
 
     def _one_run(
         self,
@@ -89,14 +80,16 @@ class PGD(EvasionAttack):
         lo: torch.Tensor,
         hi: torch.Tensor,
         start: torch.Tensor | None,
+        eps: float,
+        norm: str,
         tick,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        alpha = self.alpha
+        alpha = self.alpha(eps)
         x_adv = x if start is None else torch.maximum(torch.minimum(x + start, hi), lo)
         for _ in range(self.steps):
             grad, _ = input_gradient(model, x_adv, labels, targeted)
-            step = grad.sign() if self.norm == "linf" else l2_normalize(grad)
-            delta = project(x_adv + alpha * step - x, self.eps, self.norm)
+            step = grad.sign() if norm == "linf" else l2_normalize(grad)
+            delta = project(x_adv + alpha * step - x, eps, norm)
             x_adv = torch.maximum(torch.minimum(x + delta, hi), lo)
             tick()
         if self.restarts == 1:
@@ -121,11 +114,13 @@ class PGD(EvasionAttack):
         target: torch.Tensor | None,
         lo: torch.Tensor,
         hi: torch.Tensor,
+        eps: float,
+        norm: str,
         progress: ProgressFn | None,
     ) -> tuple[torch.Tensor, int]:
         targeted = target is not None
         labels = target if targeted else y
-        if self.eps == 0:
+        if eps == 0:
             return x.clone(), 0
         gen = torch.Generator(device=x.device)
         gen.manual_seed(self.seed)
@@ -150,10 +145,10 @@ class PGD(EvasionAttack):
                 todo = None
             xs = x if todo is None else x[todo]
             ls = labels if todo is None else labels[todo]
-            start = self._random_start(x, gen) if use_random else None
+            start = self._random_start(x, gen, eps, norm) if use_random else None
             if start is not None and todo is not None:
                 start = start[todo]
-            adv, score = self._one_run(model, xs, ls, targeted, lo, hi, start, tick)
+            adv, score = self._one_run(model, xs, ls, targeted, lo, hi, start, eps, norm, tick)
             if best is None:
                 best, best_score = adv, score
             else:

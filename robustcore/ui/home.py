@@ -5,28 +5,27 @@ from __future__ import annotations
 import streamlit as st
 
 from ..data import Dataset
+from ..experiments.train import TrainResult
 from ..models.zoo import zoo_dir
-from ..runs import RunRecord
 from ..viz import confusion_matrix_figure, image_grid, training_curves
 from .downloads import download_bytes, download_json, download_table
 from .state import ModelRef
 
 
-def _metrics_row(record: RunRecord, ds: Dataset) -> None:
-    m = record.metrics
+def _metrics_row(result: TrainResult, ds: Dataset) -> None:
     cols = st.columns(4)
     cols[0].metric(
         "Clean test accuracy",
-        f"{m['clean_accuracy']:.1%}",
-        help=f"On {m['n_test']:,} held-out test examples.",
+        f"{result.clean_accuracy:.1%}",
+        help=f"On {result.n_test:,} held-out test examples.",
     )
     chance = 1.0 / ds.num_classes
     cols[1].metric("Chance level", f"{chance:.1%}", help="Accuracy of guessing the class.")
-    if "train_accuracy" in m:
-        gap = m["train_accuracy"] - m["clean_accuracy"]
+    if result.train_accuracy is not None:
+        gap = result.train_accuracy - result.clean_accuracy
         cols[2].metric(
             "Training accuracy",
-            f"{m['train_accuracy']:.1%}",
+            f"{result.train_accuracy:.1%}",
             delta=f"gap {gap:+.1%}",
             delta_color="off",
             help="Accuracy on the training set during the last epoch; a large gap "
@@ -34,19 +33,18 @@ def _metrics_row(record: RunRecord, ds: Dataset) -> None:
         )
         cols[3].metric(
             "Training time",
-            f"{m['train_seconds']:.1f} s",
+            f"{result.train_seconds:.1f} s",
             help="Wall time of the training run that produced this model (cached "
             "afterwards in the model zoo).",
         )
     else:
-        cols[2].metric("Test examples", f"{m['n_test']:,}")
+        cols[2].metric("Test examples", f"{result.n_test:,}")
 
 
-def model_overview(record: RunRecord, ds: Dataset, ref: ModelRef) -> None:
+def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
     """Draw everything the Home page shows about the current model."""
     st.subheader(f"Current model: {ref.label}")
-    _metrics_row(record, ds)
-    names = record.table_names if hasattr(record, "table_names") else None
+    _metrics_row(result, ds)
     tabs = st.tabs(
         [
             "Training curves",
@@ -57,32 +55,26 @@ def model_overview(record: RunRecord, ds: Dataset, ref: ModelRef) -> None:
         ]
     )
     with tabs[0]:
-        if names is None or "history" in names:
-            try:
-                history = record.table("history")
-            except KeyError:
-                history = None
-        else:
-            history = None
+        history = result.history()
         if history is not None and len(history):
             st.plotly_chart(training_curves(history), width="stretch", key="home_curves")
         else:
             st.info("An uploaded model has no training curves.")
     with tabs[1]:
-        cm = record.table("confusion")
+        cm = result.confusion()
         st.plotly_chart(
             confusion_matrix_figure(cm.to_numpy(), list(cm.columns)),
             width="stretch",
             key="home_confusion",
         )
     with tabs[2]:
-        samples = record.table("samples")
+        samples = result.samples()
         st.caption(
             "Test images: the model's most confident mistakes first (up to half the grid), "
             "then correctly classified ones; ✓/✗ marks whether the prediction is right."
         )
-        if ds.modality == "image" and "sample_images" in record.artifact_names:
-            imgs = record.artifact("sample_images")
+        imgs = result.sample_images()
+        if ds.modality == "image" and imgs is not None:
             titles = [
                 f"{'✓' if t == p else '✗'} true {t} · pred {p} ({c:.0%})"
                 for t, p, c in zip(
@@ -93,7 +85,7 @@ def model_overview(record: RunRecord, ds: Dataset, ref: ModelRef) -> None:
         st.dataframe(samples, hide_index=True, width="stretch")
     with tabs[3]:
         st.dataframe(
-            record.table("per_class"),
+            result.per_class(),
             hide_index=True,
             width="stretch",
             column_config={
@@ -104,19 +96,13 @@ def model_overview(record: RunRecord, ds: Dataset, ref: ModelRef) -> None:
         )
     with tabs[4]:
         st.caption(
-            f"Run key `{record.key}` · seed {record.seed} · computed in {record.seconds:.1f} s. "
+            f"Run key `{result.key}` · seed {result.seed} · computed in {result.seconds:.1f} s. "
             "The spec and library versions below reproduce it."
         )
-        st.json({"spec": record.spec, "versions": record.versions}, expanded=False)
+        st.json({"spec": result.spec, "versions": result.versions}, expanded=False)
         cols = st.columns(3)
         download_json(
-            {
-                "key": record.key,
-                "spec": record.spec,
-                "metrics": record.metrics,
-                "versions": record.versions,
-                "seed": record.seed,
-            },
+            result.as_json(),
             "run.json",
             label="Run (JSON)",
             container=cols[0],
