@@ -118,12 +118,14 @@ def score(lib: str, attack: str, settings: str, out: Outcome, model: nn.Module, 
 # ---------------------------------------------------------------- the two libraries
 
 
-def run_ours(attack, model: nn.Module, x, y, device, api_batch: int | None) -> Outcome:
+def run_ours(
+    attack, run_args: dict, model: nn.Module, x, y, device, api_batch: int | None
+) -> Outcome:
     kwargs = {} if api_batch is None else {"batch_size": api_batch}
     api = QueryModel(model, **kwargs)
     _sync(device)
     t0 = time.perf_counter()
-    res = attack.run(api, x, y)
+    res = attack.run(api, x, y, **run_args)
     _sync(device)
     seconds = time.perf_counter() - t0
     assert torch.equal(res.queries, api.queries), "query counts must agree"
@@ -234,14 +236,14 @@ def main() -> None:
     for name in [a.strip() for a in ns.attacks.split(",") if a.strip()]:
         if name not in ATTACKS:
             raise SystemExit(f"unknown attack {name!r}: choose from {', '.join(ATTACKS)}")
-        ours: list[tuple[str, object]] = []
+        ours: list[tuple[str, object, dict]] = []
         art_make = None
         if name.startswith("simba"):
             basis = name.split("-")[1]
             s = f"ε={ns.eps:g}, {iters} directions (≤ {simba_budget} queries)"
             if basis == "dct":
                 s += ", 4×4 low-frequency block, stride 1"
-            ours.append((s, SimBA(basis=basis, eps=ns.eps, max_queries=simba_budget)))
+            ours.append((s, SimBA(basis=basis), {"eps": ns.eps, "max_queries": simba_budget}))
 
             def art_make(clf, basis=basis):
                 from art.attacks.evasion import SimBA as ArtSimBA
@@ -258,12 +260,13 @@ def main() -> None:
 
             art_settings = s + ", 2 queries per direction"
         else:
-            zoo = ZOO(max_queries=ns.zoo_queries)
-            ours.append((f"defaults: 7×7 attack space, ≤ {ns.zoo_queries} queries", zoo))
+            zoo, budget = ZOO(), {"max_queries": ns.zoo_queries}
+            ours.append((f"defaults: 7×7 attack space, ≤ {ns.zoo_queries} queries", zoo, budget))
             ours.append(
                 (
                     f"full resolution (784 coordinates), ≤ {ns.zoo_queries} queries",
                     zoo.replace(resize=0),
+                    budget,
                 )  # fmt: skip
             )
 
@@ -292,14 +295,15 @@ def main() -> None:
             )
         same_images: list[Row] = []
         if "robustcore" in libs:
-            for settings, attack in ours:
-                run_ours(attack.replace(max_queries=3), model, xa[:2], ya[:2], device, None)
-                out = run_ours(attack, model, xa, ya, device, ns.api_batch)
+            for settings, attack, run_args in ours:
+                warm = {**run_args, "max_queries": 3}
+                run_ours(attack, warm, model, xa[:2], ya[:2], device, None)
+                out = run_ours(attack, run_args, model, xa, ya, device, ns.api_batch)
                 same_images.append(score("robustcore", name, settings, out, model, xa, ya))
                 rows.append(same_images[-1])
                 print(f"  robustcore {name} ({art_n} images): {out.seconds:.2f} s", file=sys.stderr)
                 if x.shape[0] > art_n:
-                    out = run_ours(attack, model, x, y, device, ns.api_batch)
+                    out = run_ours(attack, run_args, model, x, y, device, ns.api_batch)
                     rows.append(score("robustcore", name, settings, out, model, x, y))
                     print(f"  robustcore {name} ({x.shape[0]} images): {out.seconds:.2f} s",
                           file=sys.stderr)  # fmt: skip

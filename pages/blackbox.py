@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from robustcore.ui import blackbox, jobs, state
+from robustcore.experiments.blackbox import BlackBox
+from robustcore.experiments.transfer import Transfer
+from robustcore.ui import blackbox, experiment, jobs, state
 from robustcore.ui.shell import page_setup
 
 page_setup(
@@ -15,15 +17,15 @@ page_setup(
     "model and hope it carries over (Papernot et al. 2016).",
 )
 
-ds, model, ref = state.require_model()
+ds, target = state.require_target()
 
 st.subheader("Query attacks: success against queries")
-plan = blackbox.attack_form(ds, ref)
-if plan is not None:
-    blackbox.start_attacks(ds, model, ref, plan)
-rec = jobs.show(blackbox.SLOT)
-if rec is not None:
-    blackbox.attack_results(ds, rec)
+exp = blackbox.attack_form(ds, target)
+if exp is not None:
+    experiment.start(blackbox.SLOT, exp, ds)
+res = experiment.show(blackbox.SLOT, BlackBox, ds, target)
+if res is not None:
+    blackbox.attack_results(ds, res)
 elif jobs.current(blackbox.SLOT) is None:
     st.info(
         "Press **Run black-box attacks**: SimBA (pixel and DCT) and ZOO attack the same "
@@ -32,12 +34,12 @@ elif jobs.current(blackbox.SLOT) is None:
     )
 
 st.subheader("Transfer attacks: surrogate × target")
-tplan = blackbox.transfer_form(ds, ref)
-if tplan is not None:
-    blackbox.start_transfer(ds, ref, tplan)
-trec = jobs.show(blackbox.TRANSFER_SLOT)
-if trec is not None:
-    blackbox.transfer_results(trec)
+texp = blackbox.transfer_form(ds, target)
+if texp is not None:
+    experiment.start(blackbox.TRANSFER_SLOT, texp, ds)
+tres = experiment.show(blackbox.TRANSFER_SLOT, Transfer, ds, target)
+if tres is not None:
+    blackbox.transfer_results(tres)
 elif jobs.current(blackbox.TRANSFER_SLOT) is None:
     st.info(
         "Press **Run transfer matrix**: every architecture is trained on the same data (or "

@@ -3,7 +3,9 @@ streams, measured against SimBA and ZOO, benign clients and an adaptive attacker
 
 import streamlit as st
 
-from robustcore.ui import jobs, query_limit, state
+from robustcore.experiments.query_limitation import QueryLimitation
+from robustcore.ui import experiment, jobs, state
+from robustcore.ui import query_limitation as ui
 from robustcore.ui.shell import page_setup
 
 page_setup(
@@ -17,15 +19,15 @@ page_setup(
     "detector pays to get around it.",
 )
 
-ds, model, ref = state.require_model()
-plan = query_limit.plan_form(ds)
-if plan is not None:
-    query_limit.start(ds, model, ref, plan)
+ds, target = state.require_target()
+exp = ui.form(ds, target)
+if exp is not None:
+    experiment.start(ui.SLOT, exp, ds)
 
-rec = jobs.show(query_limit.SLOT)
-if rec is not None:
-    query_limit.results(rec)
-elif jobs.current(query_limit.SLOT) is None:
+res = experiment.show(ui.SLOT, QueryLimitation, ds, target)
+if res is not None:
+    ui.results(res)
+elif jobs.current(ui.SLOT) is None:
     st.info(
         "Press **Run attacks against the limits**. The default calibrates the detector on "
         "4,000 training images (0.1 % false positives, k = 50), sends SimBA (pixel and DCT) "

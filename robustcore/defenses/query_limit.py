@@ -10,27 +10,23 @@ close, so a small mean distance flags the client. The threshold is set on a beni
 of natural images so that only a chosen share of benign queries (0.1 % in the paper) is
 flagged.
 
-What is here:
+What is here (the defense; the attackers who know it are in
+:mod:`robustcore.attacks.evasion.adaptive`, and the page's measurement is the
+``query_limitation`` experiment, :mod:`robustcore.experiments.query_limitation`):
 
 * :class:`QueryLimit` – the declaration (budget, ``k``, target false-positive rate,
   history length, encoder): one parameter set drives the form, the cache key and the
   report. The per-client budget itself is enforced by
-  :class:`~robustcore.attacks.evasion.query.QueryModel` (``budget=``).
-* :class:`StatefulDetector` – the detector, a
-  :class:`~robustcore.attacks.evasion.query.QueryMonitor`: per client a ring buffer of
-  its last ``history`` query encodings; every query is compared with the earlier queries of
-  the same client (including earlier queries of the same call, in order), all clients and
-  queries of a call at once on the device (batched ``cdist`` with a causal mask).
+  :class:`~robustcore.threat.QueryModel` (``budget=``).
+* :class:`StatefulDetector` – the detector, a :class:`~robustcore.threat.QueryMonitor`:
+  per client a ring buffer of its last ``history`` query encodings; every query is
+  compared with the earlier queries of the same client (including earlier queries of the
+  same call, in order), all clients and queries of a call at once on the device (batched
+  ``cdist`` with a causal mask).
 * :meth:`StatefulDetector.calibrate` – the paper's threshold: a benign stream of training
   images, the ``fpr`` quantile of its k-NN distances.
-* :class:`AccountRotation` – the adaptive attacker who knows the detector (a what-if
-  monitor): each image's queries are spread over fresh accounts, every ``per_account``
-  queries and whenever an account is banned; it counts the accounts that takes.
-* :class:`BlindedQueryModel` – query blinding (the paper's adaptive attack): the attacker
-  adds random noise to every query before sending it.
-* :func:`evaluate_query_limit` – the measurement the "Query limitation" page shows:
-  detection delay, success before detection, success against budget with and without the
-  detector, false alarms on benign streams, accounts the adaptive attacker needs.
+* :class:`BenignStreams` and :func:`benign_false_alarms` – honest clients sending distinct
+  held-out images, and how often the detector flags them.
 
 Encoders. The paper compares queries in the space of a similarity encoder trained with a
 contrastive loss (and, as a baseline, in pixel space). Here ``"pixels"`` average-pools each
@@ -43,22 +39,21 @@ as the default.
 
 Example::
 
-    from robustcore.attacks.evasion import QueryModel, SimBA
+    from robustcore.attacks.evasion import SimBA
     from robustcore.defenses.query_limit import QueryLimit, StatefulDetector
+    from robustcore.threat import QueryModel
 
     cfg = QueryLimit(budget=2000, k=50, fpr=0.001)
     det = StatefulDetector.from_config(cfg, model)
     det.calibrate(ds.x_train, cfg.fpr)
     api = QueryModel(model, budget=cfg.budget, monitors=[det])
-    res = SimBA(basis="dct").run(api, x, y)
+    res = SimBA(basis="dct").run(api, x, y, eps=0.2)   # the service's budget ends each image
     api.detected_at      # per image: the query at which its client was caught (0: never)
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,16 +62,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..attacks.evasion.query import QueryModel
-from ..device import get_device
 from ..errors import ModelError, ValidationError
-from ..evaluation.queries import success_vs_queries, success_within
 from ..params import Configurable, param
 
 ENCODERS = ("pixels", "features")
 """How queries are compared: pooled pixels, or the target's penultimate activations."""
-
-ProgressFn = Callable[[float, str], None]
 
 _INF = float("inf")
 _MAX_ELEMENTS = 1 << 23  # distance-matrix entries per block (32 MiB of float32)
@@ -166,46 +156,6 @@ class QueryLimit(Configurable):
             raise ValidationError(
                 f"The calibration stream ({self.calibration}) must be longer than k ({self.k})."
             )
-
-
-@dataclass(frozen=True)
-class AdaptiveAttacker(Configurable):
-    """An attacker who knows the detector (the workbench's adaptive attack).
-
-    Account rotation: each image's queries are sent from a fresh account every
-    ``per_account`` queries, and from a new one whenever an account is banned. The detector
-    needs ``k`` earlier queries of the same account before it can flag one, so at
-    ``per_account ≤ k`` it never fires; the price is the number of accounts. Query blinding
-    (Chen et al. 2020, Sec. 6): random noise added to every query hides the similarity, but
-    also blurs the attack's view of the model.
-    """
-
-    name = "adaptive"
-    title = "Adaptive attacker"
-    paper = "Chen, Carlini & Wagner 2020 (Sybil accounts, query blinding)"
-
-    per_account: int = param(
-        0,
-        low=0,
-        high=1_000_000,
-        step=1,
-        label="Queries per account",
-        help="The attacker switches to a fresh account after this many queries; 0 means the "
-        "detector's k, the most an account can send without ever being flagged.",
-    )
-    blinding: float = param(
-        0.0,
-        low=0.0,
-        high=1.0,
-        step=0.01,
-        label="Query blinding σ",
-        help="Standard deviation of Gaussian noise the attacker adds to every query (0: no "
-        "blinding run). Each attack then runs a second time with blinded queries.",
-    )
-
-    def chunk(self, k: int) -> int:
-        """Queries per account for a detector with ``k`` neighbours."""
-        return int(self.per_account) if self.per_account > 0 else int(k)
 
 
 @dataclass(frozen=True)
@@ -460,6 +410,35 @@ class StatefulDetector:
             raise ValidationError("Query numbers are 1-based positions in each client's stream.")
         return c, num
 
+    # -- replaying the detector (for what-if monitors such as account rotation) ------------
+
+    def prepare(
+        self, x: torch.Tensor, clients: torch.Tensor, numbers: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Check a query batch, encode it and return ``(encodings, clients, numbers)`` on
+        the detector's device (its buffers allocated), for :meth:`knn_scores` and
+        :meth:`remember`."""
+        c, num = self._check(x, clients, numbers)
+        e = self.encode(x)
+        self._ensure_state(e.shape[1], e.device)
+        return e, c.to(self.device), num.to(self.device)
+
+    def knn_scores(
+        self,
+        e: torch.Tensor,
+        clients: torch.Tensor,
+        numbers: torch.Tensor,
+        start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The k-NN mean distance of each prepared query to its client's earlier queries
+        numbered from ``start`` on (per query; e.g. where an account began), without
+        remembering them. ``inf`` with fewer than ``k`` such queries."""
+        return self._scores(e, clients, numbers, start)
+
+    def remember(self, e: torch.Tensor, clients: torch.Tensor, numbers: torch.Tensor) -> None:
+        """Store prepared queries in their clients' histories (the newest ``history`` win)."""
+        self._remember(e, clients, numbers)
+
     # -- scoring -------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -669,150 +648,6 @@ class StatefulDetector:
         )
 
 
-# -- the adaptive attacker -------------------------------------------------------------------
-
-
-class AccountRotation:
-    """What-if monitor: the detector's verdicts had each image's attacker rotated accounts.
-
-    The attacker behind client ``i`` sends its queries from one account at a time and
-    opens a fresh one (with an empty history at the service) after ``per_account`` queries
-    (``None``: only when banned) and whenever the detector bans the current account (the
-    flagged query is the account's last). The queries themselves are unchanged — the attack
-    does not need to know which account sends them — so the same attack run measures both
-    the naive and the adaptive attacker. This monitor never flags anything itself.
-
-    Attributes:
-        accounts: per client (image), the accounts its attack used.
-        bans: per client, how many of those accounts were banned.
-    """
-
-    def __init__(self, detector: StatefulDetector, per_account: int | None) -> None:
-        if not isinstance(detector, StatefulDetector):
-            raise ValidationError("AccountRotation needs a StatefulDetector.")
-        if per_account is not None and (isinstance(per_account, bool) or int(per_account) < 1):
-            raise ValidationError(f"per_account must be ≥ 1 or None; got {per_account!r}.")
-        if detector.threshold is None:
-            raise ValidationError("Calibrate the detector before rotating accounts against it.")
-        self.detector = detector.clone(ban=False)
-        self.per_account = None if per_account is None else int(per_account)
-        if self.per_account is not None and self.per_account < detector.history:
-            # An account never holds more than per_account queries: a shorter ring gives
-            # the same verdicts with less memory.
-            self.detector.history = max(self.per_account, detector.k + 1)
-        self._start = torch.zeros(0, dtype=torch.long)
-        self._closed = torch.zeros(0, dtype=torch.long)
-        self._last = torch.zeros(0, dtype=torch.long)
-        self.bans = torch.zeros(0, dtype=torch.long)
-
-    def open(self, n: int) -> None:
-        self.detector.open(n)
-        dev = self.detector.device or torch.device("cpu")
-        self._start = torch.ones(int(n), dtype=torch.long, device=dev)
-        self._closed = torch.zeros(int(n), dtype=torch.long, device=dev)
-        self._last = torch.zeros(int(n), dtype=torch.long, device=dev)
-        self.bans = torch.zeros(int(n), dtype=torch.long, device=dev)
-
-    def _account_start(self, c: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
-        s = self._start[c]
-        if self.per_account is None:
-            return s
-        p = self.per_account
-        return s + p * torch.div(num - s, p, rounding_mode="floor").clamp_min(0)
-
-    def _to(self, device: torch.device) -> None:
-        for name in ("_start", "_closed", "_last", "bans"):
-            setattr(self, name, getattr(self, name).to(device))
-
-    @torch.inference_mode()
-    def observe(
-        self, x: torch.Tensor, clients: torch.Tensor, numbers: torch.Tensor
-    ) -> torch.Tensor:
-        det = self.detector
-        c, num = det._check(x, clients, numbers)
-        e = det.encode(x)
-        det._ensure_state(e.shape[1], e.device)
-        self._to(det.device)
-        c, num = c.to(det.device), num.to(det.device)
-        big = torch.iinfo(torch.long).max
-        todo = torch.ones(c.shape[0], dtype=torch.bool, device=det.device)
-        # Bans reset an account's history, which changes the scores of the same client's
-        # later queries in this call: resolve them one ban per client at a time.
-        while bool(todo.any()):
-            idx = todo.nonzero().flatten()
-            ci, ni = c[idx], num[idx]
-            s = det._scores(e[idx], ci, ni, self._account_start(ci, ni))
-            hit = s < det.threshold
-            if not bool(hit.any()):
-                break
-            first = torch.full_like(self._start, big)
-            first.scatter_reduce_(0, ci[hit], ni[hit], reduce="amin")
-            banned = (first < big).nonzero().flatten()
-            f = first[banned]
-            cur = self._start[banned]
-            full = (
-                torch.div(f - cur, self.per_account, rounding_mode="floor")
-                if self.per_account is not None
-                else torch.zeros_like(f)
-            )
-            self._closed[banned] += full + 1  # full accounts before, and the banned one
-            self._start[banned] = f + 1
-            self.bans[banned] += 1
-            todo &= ~(num <= first[c])
-        last = torch.zeros_like(self._last)
-        last.scatter_reduce_(0, c, num, reduce="amax")
-        seen = last > 0
-        if self.per_account is not None:
-            full = torch.div(last - self._start, self.per_account, rounding_mode="floor")
-            full = torch.where(seen, full.clamp_min(0), torch.zeros_like(full))
-            self._closed += full
-            self._start += full * self.per_account
-        self._last = torch.maximum(self._last, last)
-        det._remember(e, c, num)
-        return torch.zeros(c.shape[0], dtype=torch.bool, device=det.device)
-
-    @property
-    def accounts(self) -> torch.Tensor:
-        """Accounts each client's attack used (the current one counts once it has sent)."""
-        return self._closed + (self._last >= self._start).long()
-
-
-class BlindedQueryModel(QueryModel):
-    """Query blinding (Chen et al. 2020): the attacker adds noise to every query it sends.
-
-    A :class:`QueryModel` whose inputs are first moved by Gaussian noise of standard
-    deviation ``sigma`` (and clipped into ``bounds``), so that consecutive queries of an
-    attack look less alike to a stateful detector. The attack sees the answers for the
-    noisy points, which is what makes blinding costly for it.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        sigma: float,
-        seed: int = 0,
-        bounds: tuple[Any, Any] = (0.0, 1.0),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(model, **kwargs)
-        s = float(sigma)
-        if not math.isfinite(s) or s < 0:
-            raise ValidationError(f"The blinding noise σ must be ≥ 0; got {sigma}.")
-        self.sigma = s
-        self._gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        lo, hi = bounds
-        self._lo = torch.as_tensor(lo, dtype=torch.float32, device=self.device)
-        self._hi = torch.as_tensor(hi, dtype=torch.float32, device=self.device)
-
-    def __call__(self, x: torch.Tensor, clients: torch.Tensor | int | None = None) -> torch.Tensor:
-        if self.sigma > 0 and isinstance(x, torch.Tensor):
-            x = x.detach().to(self.device, torch.float32)
-            noise = torch.randn(x.shape, generator=self._gen, device=self.device) * self.sigma
-            x = torch.maximum(torch.minimum(x + noise, self._hi), self._lo)
-        return super().__call__(x, clients)
-
-
 # -- measurement -----------------------------------------------------------------------------
 
 
@@ -874,232 +709,3 @@ def benign_false_alarms(
         "benign_clients_caught": float(flags.any(1).float().mean()),
     }
     return per_client, metrics, scores[judged]
-
-
-ATTACK_TITLES = {"simba_pixel": "SimBA (pixel)", "simba_dct": "SimBA (DCT)", "zoo": "ZOO"}
-
-
-def _budget_grid(budget: int, points: int = 30) -> list[int]:
-    grid = {int(round(v)) for v in torch.logspace(0, math.log10(max(budget, 1)), points).tolist()}
-    return sorted(grid | {int(budget)})
-
-
-def _summary_row(
-    title: str,
-    res: Any,
-    budget: int,
-    caught: torch.Tensor,
-    resume: AccountRotation,
-    rotate: AccountRotation,
-    chunk: int,
-) -> dict[str, Any]:
-    s, q = res.success.cpu(), res.queries.cpu()
-    ok = success_within(s, q, budget)
-    ok_def = success_within(s, q, budget, caught_at=caught)
-    detected = caught > 0
-    delays = caught[detected].float()
-    used_rot = rotate.accounts.cpu()
-    used_res = resume.accounts.cpu()
-    return {
-        "attack": title,
-        "n": int(s.numel()),
-        "success_no_defense": float(ok.float().mean()),
-        "success_before_detection": float(ok_def.float().mean()),
-        "detected": float(detected.float().mean()),
-        "delay_median": float(delays.median()) if delays.numel() else float("nan"),
-        "delay_mean": float(delays.mean()) if delays.numel() else float("nan"),
-        "delay_min": int(delays.min()) if delays.numel() else 0,
-        "delay_max": int(delays.max()) if delays.numel() else 0,
-        "queries_median": float(q.float().median()) if q.numel() else float("nan"),
-        "accounts_resume_mean": float(used_res.float().mean()),
-        "accounts_resume_max": int(used_res.max()) if used_res.numel() else 0,
-        "accounts_rotate_mean": float(used_rot.float().mean()),
-        "accounts_rotate_max": int(used_rot.max()) if used_rot.numel() else 0,
-        "accounts_rotate_total": int(used_rot.sum()),
-        "rotate_bans": int(rotate.bans.sum()),
-        "per_account": int(chunk),
-        "seconds": float(res.seconds),
-    }
-
-
-def evaluate_query_limit(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    config: QueryLimit,
-    attacks: Mapping[str, Any],
-    calibration_images: torch.Tensor,
-    benign_images: torch.Tensor,
-    benign: BenignStreams | None = None,
-    adaptive: AdaptiveAttacker | None = None,
-    bounds: tuple[Any, Any] | None = None,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Run black-box attacks against a service with a query budget and a stateful detector.
-
-    Each attack runs once through a :class:`QueryModel` with the budget and three monitors:
-    the detector as deployed (a client is banned at its first flag; its success counts only
-    before that: :func:`~robustcore.evaluation.queries.success_within` with
-    ``caught_at=api.detected_at``) and two what-if copies for the adaptive attacker
-    (:class:`AccountRotation`): a new account after every ban (the paper's count of
-    detections) and, in addition, proactively after ``per_account`` queries. With query
-    blinding (``adaptive.blinding > 0``) each attack runs a second time with noisy queries.
-
-    Args:
-        model: the target (logits).
-        x, y: the images to attack and their labels (client ``i`` attacks image ``i``).
-        config: budget and detector settings.
-        attacks: name → black-box attack (``SimBA``/``ZOO`` instances); names as in
-            :data:`ATTACK_TITLES` get readable titles.
-        calibration_images: natural images for the threshold (the training set).
-        benign_images: held-out natural images for the benign clients (the test set).
-        benign: benign clients and stream length (default :class:`BenignStreams`).
-        adaptive: the adaptive attacker (default :class:`AdaptiveAttacker`).
-        bounds: data bounds for the attacks and the blinding noise (default ``(0, 1)``).
-        seed: calibration order and benign streams.
-        progress: ``progress(fraction, message)``; it may raise to cancel.
-
-    Returns:
-        ``(metrics, tables)``: tables ``summary`` (one row per attack), ``curves`` (success
-        against budget per attack and defense), ``per_image``, ``benign`` (per benign
-        client), ``scores`` (k-NN distances of benign queries) and, with blinding,
-        ``blinding``.
-    """
-    if not attacks:
-        raise ValidationError("Choose at least one attack.")
-    benign = benign or BenignStreams()
-    adaptive = adaptive or AdaptiveAttacker()
-    report = progress or (lambda f, m: None)
-    bounds = bounds if bounds is not None else (0.0, 1.0)
-    t0 = time.perf_counter()
-    device = next((p.device for p in model.parameters()), get_device())
-
-    report(0.0, "calibrating the detector on benign training images")
-    detector = StatefulDetector.from_config(config, model, device=device)
-    n_cal = min(int(config.calibration), int(calibration_images.shape[0]))
-    gen = torch.Generator().manual_seed(int(seed))
-    pick = torch.randperm(calibration_images.shape[0], generator=gen)[:n_cal]
-    threshold = detector.calibrate(calibration_images[pick], config.fpr, seed=seed)
-    cal = detector.calibration_scores
-    cal_fpr = float((cal < threshold).float().mean()) if cal is not None and cal.numel() else 0.0
-
-    report(0.06, "benign clients")
-    benign_table, benign_metrics, benign_scores = benign_false_alarms(
-        detector, benign_images, benign, seed=seed
-    )
-    chunk = adaptive.chunk(config.k)
-    n_runs = len(attacks) * (2 if adaptive.blinding > 0 else 1)
-    share = 0.9 / max(n_runs, 1)
-    summary, curves, per_image, blind_rows = [], [], [], []
-    grid = _budget_grid(config.budget)
-    run_i = 0
-    for name, attack in attacks.items():
-        title = ATTACK_TITLES.get(name, name)
-        base = 0.08 + share * run_i
-        run_i += 1
-        naive = detector.clone(ban=True)
-        resume = AccountRotation(detector, None)
-        rotate = AccountRotation(detector, chunk)
-        api = QueryModel(model, budget=config.budget, monitors=[naive, resume, rotate])
-
-        def sub(f: float, m: str, base: float = base, title: str = title) -> None:
-            report(min(0.98, base + share * f), f"{title}: {m}")
-
-        res = attack.run(api, x, y, bounds=bounds, progress=sub)
-        # when the deployed detector caught each client (the what-if monitors never flag)
-        caught = api.detected_at.cpu()
-        s, q = res.success.cpu(), res.queries.cpu()
-        summary.append(_summary_row(title, res, config.budget, caught, resume, rotate, chunk))
-        for defense, caught_at in (("no defense", None), ("stateful detector", caught)):
-            df = success_vs_queries(s, q, grid, caught_at=caught_at, label=title)
-            curves.append(df.assign(attack=title, defense=defense))
-        per_image.append(
-            pd.DataFrame(
-                {
-                    "attack": title,
-                    "image": range(int(s.numel())),
-                    "label": y.cpu().numpy(),
-                    "success": s.numpy(),
-                    "queries": q.numpy(),
-                    "detected_at": caught.numpy(),
-                    "success_before_detection": success_within(
-                        s, q, config.budget, caught_at=caught
-                    ).numpy(),
-                    "accounts_resume": resume.accounts.cpu().numpy(),
-                    "accounts_rotate": rotate.accounts.cpu().numpy(),
-                    "bans_rotate": rotate.bans.cpu().numpy(),
-                    "l2": res.l2.cpu().numpy(),
-                }
-            )
-        )
-        if adaptive.blinding > 0:
-            base = 0.08 + share * run_i
-            run_i += 1
-            blind_det = detector.clone(ban=True)
-            bapi = BlindedQueryModel(
-                model,
-                sigma=adaptive.blinding,
-                seed=seed,
-                bounds=bounds,
-                budget=config.budget,
-                monitors=[blind_det],
-            )
-
-            def bsub(f: float, m: str, base: float = base, title: str = title) -> None:
-                report(min(0.98, base + share * f), f"{title} with blinding: {m}")
-
-            bres = attack.run(bapi, x, y, bounds=bounds, progress=bsub)
-            bs, bq = bres.success.cpu(), bres.queries.cpu()
-            bc = blind_det.detected_at.cpu()
-            # A blinded success must survive without the noise: re-check the clean point
-            # with the undefended model (the attacker's final image is what it submits).
-            with torch.inference_mode():
-                pred = model(bres.x_adv.to(device)).argmax(1).cpu()
-            real = bs & (pred != y.cpu())
-            hit = bc[bc > 0].float()
-            blind_rows.append(
-                {
-                    "attack": title,
-                    "sigma": float(adaptive.blinding),
-                    "success_no_defense": float(
-                        success_within(real, bq, config.budget).float().mean()
-                    ),
-                    "success_before_detection": float(
-                        success_within(real, bq, config.budget, caught_at=bc).float().mean()
-                    ),
-                    "detected": float((bc > 0).float().mean()),
-                    "delay_median": float(hit.median()) if hit.numel() else float("nan"),
-                }
-            )
-            curves.append(
-                success_vs_queries(real, bq, grid, caught_at=bc, label=title).assign(
-                    attack=title, defense="blinded, stateful detector"
-                )
-            )
-    report(0.99, "tables")
-    metrics: dict[str, Any] = {
-        "threshold": threshold,
-        "calibration_queries": int(cal.numel()) if cal is not None else 0,
-        "calibration_fpr": cal_fpr,
-        "target_fpr": float(config.fpr),
-        "budget": int(config.budget),
-        "k": int(config.k),
-        "encoder": config.encoder,
-        "per_account": int(chunk),
-        "n": int(x.shape[0]),
-        "seconds": time.perf_counter() - t0,
-        **benign_metrics,
-    }
-    score_sample = benign_scores[:5000].numpy()
-    tables = {
-        "summary": pd.DataFrame(summary),
-        "curves": pd.concat(curves, ignore_index=True),
-        "per_image": pd.concat(per_image, ignore_index=True),
-        "benign": benign_table,
-        "scores": pd.DataFrame({"distance": score_sample}),
-    }
-    if blind_rows:
-        tables["blinding"] = pd.DataFrame(blind_rows)
-    return metrics, tables

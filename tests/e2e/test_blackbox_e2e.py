@@ -19,7 +19,8 @@ RUN_TIMEOUT_MS = 240_000
 def test_blackbox_run_draws_success_against_queries(streamlit_server: str, page: Page) -> None:
     train_default_model(page, streamlit_server, TRAIN_TIMEOUT_MS)
     open_page(page, "Black-box attacks")
-    expect(page.get_by_text("small_cnn on mnist5k").first).to_be_visible(timeout=30_000)
+    current = page.get_by_text(re.compile(r"small_cnn.* on mnist5k")).first
+    expect(current).to_be_visible(timeout=30_000)
     started = time.monotonic()
     page.get_by_role("button", name="Run black-box attacks").click()
     chart = page.locator('[data-testid="stPlotlyChart"]').filter(
@@ -31,6 +32,7 @@ def test_blackbox_run_draws_success_against_queries(streamlit_server: str, page:
     expect(chart).to_contain_text("ZOO")
     value = metric_value(page, "SimBA (DCT) success")
     match = re.match(r"(\d+)%", value.strip())
+    # Seeds 0-2 of the model, images and attack (bench/threshold_spread.py): 100 % of 50.
     assert match and int(match.group(1)) >= 80, value
     expect(page.get_by_test_id("stException")).to_have_count(0)
     assert page.errors == [], page.errors

@@ -80,8 +80,8 @@ def test_simba_success_and_queries_match_art(batch, art_evasion, art_classifier,
     art_queries = counter.rows / N
 
     api = QueryModel(model)
-    attack = SimBA(basis=basis, eps=EPS, max_queries=1 + 2 * MAX_ITER, freq_dim=4, stride=1)
-    res = attack.run(api, x, y)
+    attack = SimBA(basis=basis, freq_dim=4, stride=1)
+    res = attack.run(api, x, y, eps=EPS, max_queries=1 + 2 * MAX_ITER)
     ours_success = res.success_rate
     ours_queries = float(res.queries.float().mean())
 

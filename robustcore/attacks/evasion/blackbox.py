@@ -1,13 +1,20 @@
 """What every black-box (query-only) evasion attack shares.
 
 A black-box attacker never sees the model: it holds a
-:class:`~robustcore.attacks.evasion.query.QueryModel` that answers class probabilities for
-the inputs it sends and counts every one of them as a query of the client (image) that
-sent it. :class:`BlackBoxAttack` is the base of SimBA and ZOO::
+:class:`~robustcore.threat.QueryModel` that answers class probabilities for the inputs it
+sends and counts every one of them as a query of the client (image) that sent it.
+:class:`BlackBoxAttack` is the base of SimBA and ZOO::
 
     api = QueryModel(model)                       # optionally budget=, monitors=, defense=
-    res = SimBA(basis="dct").run(api, x, y)       # all images at once
+    res = SimBA(basis="dct").run(api, x, y, eps=0.2, max_queries=2000)   # all images at once
+    res = ZOO().run(QueryModel(model, budget=1000), x, y, goal=Goal(target=3))
     res.success, res.queries                      # per image
+
+Like the white-box attacks, the budgets are the run's, not the attack's: ``eps`` is SimBA's
+step length (ZOO takes none) and the query budget per image is ``max_queries`` or else the
+service's own per-client ``budget`` (a run with neither is refused: one of them must say
+when to stop). :class:`~robustcore.attacks.evasion.Goal` carries the target class and the
+data bounds.
 
 :meth:`BlackBoxAttack.run` validates the inputs, refuses a label-only service (SimBA and
 ZOO read probabilities), opens one client per image (``api.open(len(x))``), asks the
@@ -21,6 +28,7 @@ extra, uncounted model access.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -29,8 +37,9 @@ import torch
 
 from ...errors import ValidationError
 from ...params import Configurable
-from .base import AttackResult, Bounds, ProgressFn, as_bounds, flat_norms, resolve_target
-from .query import QueryModel
+from ...progress import ProgressFn
+from ...threat import QueryModel
+from .base import UNTARGETED, AttackResult, Goal, as_bounds, flat_norms, resolve_target
 
 
 @dataclass
@@ -47,6 +56,8 @@ class QueryState:
         done: per image, has success been observed (then ``x_adv`` is adversarial).
         used: queries each image has made so far.
         budget: queries each image may make in all, ``min(max_queries, remaining)``.
+        max_queries: the run's query budget per image (``max_queries``, else the
+            service's own budget); SimBA also tries at most this many directions.
     """
 
     x: torch.Tensor
@@ -59,6 +70,7 @@ class QueryState:
     done: torch.Tensor
     used: torch.Tensor
     budget: torch.Tensor
+    max_queries: int
 
     def adversarial(self, probs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Do the answers ``probs`` for images ``idx`` reach the attack's goal?"""
@@ -80,16 +92,59 @@ class QueryState:
 class BlackBoxAttack(Configurable):
     """Base of the query-only evasion attacks (SimBA, ZOO).
 
-    Subclasses declare ``max_queries`` and ``seed`` parameters and implement
-    :meth:`_attack`, which improves ``state`` in place and returns the number of
-    iterations it ran. They must query only through :meth:`ask` (so counts are exact) and
-    never more than ``state.budget - state.used`` per image.
+    Subclasses declare their own settings (a ``seed`` among them) and implement
+    :meth:`_attack`, which improves ``state`` in place and returns the number of iterations
+    it ran. They must query only through :meth:`ask` (so counts are exact) and never more
+    than ``state.budget - state.used`` per image.
     """
 
     #: the attack reads class probabilities (a label-only service cannot serve it)
     needs_probabilities: ClassVar[bool] = True
-    max_queries: int
+    #: does the attack take a step length ``eps`` (SimBA) or none (ZOO)?
+    budgeted: ClassVar[bool] = False
     seed: int
+
+    @property
+    def label(self) -> str:
+        """The attack's name in legends and tables."""
+        return self.title
+
+    def check_eps(self, eps: float | None) -> float | None:
+        """Validate a run's ``eps``: required (finite, > 0) when budgeted, else refused."""
+        if not self.budgeted:
+            if eps is not None:
+                raise ValidationError(
+                    f"{self.title} has no ε: it sizes its own steps (give eps only to SimBA)."
+                )
+            return None
+        if eps is None:
+            raise ValidationError(f"{self.title} needs a step length: pass eps=… to run().")
+        try:
+            value = float(eps)
+        except (TypeError, ValueError):
+            raise ValidationError(f"ε must be a number, got {eps!r}.") from None
+        if isinstance(eps, bool) or not math.isfinite(value) or value <= 0:
+            raise ValidationError(
+                f"{self.title}'s step ε must be a finite number > 0; got {eps!r}."
+            )
+        return value
+
+    def query_limit(self, api: QueryModel, max_queries: int | None) -> int:
+        """The run's query budget per image: ``max_queries``, else the service's budget."""
+        if max_queries is None:
+            if api.budget is None:
+                raise ValidationError(
+                    f"{self.title} needs a query budget per image: pass max_queries=… to "
+                    "run(), or give the QueryModel a per-client budget=… (it is used when "
+                    "max_queries is not given)."
+                )
+            return int(api.budget)
+        bad = isinstance(max_queries, bool) or not isinstance(max_queries, int | float)
+        if bad or not math.isfinite(max_queries) or int(max_queries) != max_queries:
+            raise ValidationError(f"max_queries must be a whole number ≥ 1, got {max_queries!r}.")
+        if max_queries < 1:
+            raise ValidationError(f"max_queries must be at least 1, got {max_queries!r}.")
+        return int(max_queries)
 
     def run(
         self,
@@ -97,9 +152,9 @@ class BlackBoxAttack(Configurable):
         x: torch.Tensor,
         y: torch.Tensor,
         *,
-        targeted: bool = False,
-        target: int | torch.Tensor | None = None,
-        bounds: Bounds | None = None,
+        eps: float | None = None,
+        max_queries: int | None = None,
+        goal: Goal | None = None,
         progress: ProgressFn | None = None,
     ) -> AttackResult:
         """Attack the batch ``x`` (true labels ``y``) through the query interface ``api``.
@@ -108,10 +163,12 @@ class BlackBoxAttack(Configurable):
             api: the prediction service (:class:`QueryModel`) returning probabilities. Its
                 clients are reset: client ``i`` attacks image ``i``.
             x: inputs ``(N, …)`` shaped like the data; y: their true labels ``(N,)``.
-            targeted: push each input toward ``target`` instead of away from ``y``.
-            target: the target class (one int, or one per input) when targeted.
-            bounds: ``(lower, upper)`` valid input range (numbers or tensors shaped like
-                one sample); default ``(0, 1)`` as for images.
+            eps: SimBA's step length (its L∞ budget per direction); ZOO takes none.
+            max_queries: queries each image may send; default: the service's own
+                per-client budget (one of the two is required). With both, the smaller
+                one ends each image.
+            goal: targeted or not (``Goal(target=…)``, one class or one per input) and the
+                data bounds (default: untargeted in ``[0, 1]``).
             progress: optional ``progress(fraction, message)``; it may raise to cancel.
 
         Returns:
@@ -134,6 +191,11 @@ class BlackBoxAttack(Configurable):
                 f"service answers labels only (output={api.output!r}). Use a QueryModel "
                 "with output='probs', or an attack made for label-only access."
             )
+        goal = goal or UNTARGETED
+        if not isinstance(goal, Goal):
+            raise ValidationError(f"goal must be a Goal(target=…, bounds=…), got {goal!r}.")
+        eps = self.check_eps(eps)
+        limit = self.query_limit(api, max_queries)
         if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
             raise ValidationError("Inputs and labels must be torch tensors.")
         if x.dim() < 2 or y.dim() != 1 or x.shape[0] != y.shape[0]:
@@ -145,12 +207,12 @@ class BlackBoxAttack(Configurable):
         x = x.detach().to(device, torch.float32)
         y = y.detach().to(device, torch.long)
         one = x[:1] if x.shape[0] else torch.zeros((1, *x.shape[1:]), device=device)
-        lo, hi = as_bounds(bounds, one)
-        tgt = resolve_target(targeted, target, y, api.num_classes)
+        lo, hi = as_bounds(goal.bounds, one)
+        tgt = resolve_target(goal.targeted, goal.target, y, api.num_classes)
         labels = tgt if tgt is not None else y
         n = int(x.shape[0])
         api.open(n)
-        budget = api.remaining().clamp(max=int(self.max_queries))
+        budget = api.remaining().clamp(max=limit)
         t0 = time.perf_counter()
         steps = 0
         with torch.no_grad():
@@ -174,9 +236,10 @@ class BlackBoxAttack(Configurable):
                     done=torch.zeros(n, dtype=torch.bool, device=device),
                     used=torch.ones(n, dtype=torch.long, device=device),
                     budget=budget,
+                    max_queries=limit,
                 )
                 state.done = state.adversarial(probs, torch.arange(n, device=device))
-                steps = self._attack(api, state, progress)
+                steps = self._attack(api, state, eps, progress)
                 probs = state.probs
         seconds = time.perf_counter() - t0
         if state is None:
@@ -214,7 +277,9 @@ class BlackBoxAttack(Configurable):
             used += torch.bincount(clients, minlength=used.shape[0])
         return probs
 
-    def _attack(self, api: QueryModel, state: QueryState, progress: ProgressFn | None) -> int:
+    def _attack(
+        self, api: QueryModel, state: QueryState, eps: float | None, progress: ProgressFn | None
+    ) -> int:
         raise NotImplementedError
 
 

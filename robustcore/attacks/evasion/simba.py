@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
 from ...errors import ValidationError
 from ...params import param
-from .base import ProgressFn
+from ...progress import ProgressFn
+from ...threat import QueryModel
 from .blackbox import BlackBoxAttack, QueryState, seeded_generator
-from .query import QueryModel
+
+BASES = ("pixel", "dct")
+"""SimBA's two bases: single pixels, or 2-D cosine patterns (SimBA-DCT)."""
 
 
 def dct_matrix(n: int, device: torch.device | None = None) -> torch.Tensor:
@@ -63,36 +67,20 @@ class SimBA(BlackBoxAttack):
     the data bounds clip back onto the current point (e.g. darkening a pixel that is already
     0) is not sent: its answer is the current one, already known, so it costs nothing.
     Every image of the batch is attacked at once, one batched query per half-step.
+
+    The step length ε and the query budget are the run's: ``run(api, x, y, eps=0.2,
+    max_queries=2000)`` (without ``max_queries`` the service's own budget ends each image;
+    at most that many directions are tried). The basis says *which* SimBA this is (pixel or
+    SimBA-DCT), not how it is tuned: ``SimBA(basis="pixel")``. It is kept out of the
+    declared settings, so the experiments that run both bases side by side share one set
+    of settings and choose the basis by which attack they run.
     """
 
     name = "simba"
     title = "SimBA"
     paper = "Guo et al. 2019, Simple Black-box Adversarial Attacks"
+    budgeted: ClassVar[bool] = True
 
-    basis: str = param(
-        "dct",
-        choices=("pixel", "dct"),
-        label="Basis",
-        help="pixel: change one pixel at a time, in random order. dct: add one 2-D cosine "
-        "pattern at a time, low frequencies first (SimBA-DCT, usually fewer queries).",
-    )
-    eps: float = param(
-        0.2,
-        low=0.001,
-        high=10.0,
-        step=0.01,
-        label="ε (step)",
-        help="Length of each step along a direction (the paper's 0.2 for images in [0, 1]).",
-    )
-    max_queries: int = param(
-        2000,
-        low=1,
-        high=1_000_000,
-        step=100,
-        label="Max queries per image",
-        help="Each image stops after this many queries (or earlier, when it succeeds or the "
-        "service's own budget runs out).",
-    )
     freq_dim: int = param(
         4,
         low=1,
@@ -107,6 +95,19 @@ class SimBA(BlackBoxAttack):
     seed: int = param(
         0, low=0, high=2**31 - 1, label="Seed", help="Seed of the random order of directions."
     )
+    basis: str = field(default="dct", kw_only=True)
+
+    def check(self) -> None:
+        if self.basis not in BASES:
+            raise ValidationError(
+                f"SimBA's basis must be 'pixel' (one pixel at a time) or 'dct' (low-frequency "
+                f"cosine patterns); got {self.basis!r}."
+            )
+
+    @property
+    def label(self) -> str:
+        """``SimBA (pixel)`` or ``SimBA (DCT)``."""
+        return f"SimBA ({'DCT' if self.basis == 'dct' else 'pixel'})"
 
     def _orders(self, shape: torch.Size, n: int, gen: torch.Generator) -> torch.Tensor:
         """One random order of all basis directions per image, (n, D) flat indices."""
@@ -136,7 +137,10 @@ class SimBA(BlackBoxAttack):
         q[torch.arange(k, device=dev), ch] = pattern
         return q
 
-    def _attack(self, api: QueryModel, state: QueryState, progress: ProgressFn | None) -> int:
+    def _attack(
+        self, api: QueryModel, state: QueryState, eps: float | None, progress: ProgressFn | None
+    ) -> int:
+        assert eps is not None
         shape = state.x.shape[1:]
         if self.basis == "dct" and len(shape) != 3:
             raise ValidationError(
@@ -159,7 +163,7 @@ class SimBA(BlackBoxAttack):
             act = state.active()
             # Directions are tried at most max_queries times per image (each costs ≥ 1 query
             # except on features whose bounds leave no room at all).
-            if act.numel() == 0 or t >= self.max_queries:
+            if act.numel() == 0 or t >= state.max_queries:
                 break
             pos = t % dims
             if pos == 0 and t > 0:
@@ -169,7 +173,7 @@ class SimBA(BlackBoxAttack):
                 if act.numel() == 0:
                     break
                 cur = state.x_adv[act]
-                probe = torch.maximum(torch.minimum(cur + sgn * self.eps * q, state.hi), state.lo)
+                probe = torch.maximum(torch.minimum(cur + sgn * eps * q, state.hi), state.lo)
                 moved = (probe != cur).flatten(1).any(dim=1)
                 ask = moved & (state.used[act] < state.budget[act])
                 tried = act[ask]

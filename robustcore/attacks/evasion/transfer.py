@@ -21,14 +21,15 @@ Two kinds of surrogate (:func:`surrogate_entry`):
   set-up cost.
 
 :func:`transfer_attack` crafts on the surrogate and queries the target once per
-adversarial input through a :class:`~robustcore.attacks.evasion.query.QueryModel`, so the
-target is only ever *queried* and every query is counted. :func:`transfer_matrix` does it
-for every surrogate architecture × target architecture (the diagonal is the white-box
-attack on the model itself).
+adversarial input through a :class:`~robustcore.threat.QueryModel`, so the target is only
+ever *queried* and every query is counted. Like the white-box attacks it crafts with, it
+takes the budget as run arguments (``eps``, ``norm``, ``goal``). The transfer matrix of
+every surrogate architecture × target architecture is the ``transfer`` experiment
+(:mod:`robustcore.experiments.transfer`).
 
 Example::
 
-    from robustcore.attacks.evasion import PGD
+    from robustcore.attacks.evasion import PGD, Goal
     from robustcore.attacks.evasion.transfer import surrogate_entry, transfer_attack
     from robustcore.data import load
     from robustcore.models import TrainRecipe, train
@@ -36,7 +37,8 @@ Example::
     ds = load("mnist5k")
     target = train("small_cnn", ds, epochs=5)
     sur = surrogate_entry(ds, "lenet5", TrainRecipe(epochs=5))            # gray box
-    res = transfer_attack(sur, target, ds.x_test[:100], ds.y_test[:100], PGD(eps=0.2))
+    res = transfer_attack(sur, target, ds.x_test[:100], ds.y_test[:100], PGD(), eps=0.2,
+                          goal=Goal(bounds=ds.bounds))
     res.success_rate, res.target_queries.sum()
 """
 
@@ -44,21 +46,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...data.dataset import Dataset
+from ...device import model_device
 from ...errors import ValidationError
 from ...models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ...models.zoo import ZooEntry, lookup, train_entry
-from .base import Bounds, EvasionAttack, ProgressFn, flat_norms, model_device
-from .query import QueryModel
+from ...progress import ProgressFn, split
+from ...threat import QueryModel
+from .base import UNTARGETED, EvasionAttack, Goal, flat_norms, resolve_target
 
 SOURCES: tuple[str, ...] = ("data", "labels")
 """What a surrogate is trained on: the target's training data, or the target's labels."""
@@ -77,7 +80,8 @@ class TransferResult:
         x_adv: the adversarial inputs crafted on the surrogate (same shape as ``x``).
         surrogate_success: per input, does the *surrogate* misclassify it (the white-box
             attack's own success)?
-        target_success: per input, does the *target* misclassify it?
+        target_success: per input, does the *target* misclassify it (targeted: answer
+            the target class)?
         target_clean_correct: per input, did the target classify the original correctly?
         target_pred: the target's label for each adversarial input.
         success_rate: the fraction of inputs the target classified correctly before that
@@ -137,7 +141,7 @@ def check_arch(dataset: Dataset, arch: str) -> None:
         )
 
 
-def _as_recipe(recipe: TrainRecipe | Mapping[str, Any] | None) -> TrainRecipe:
+def as_recipe(recipe: TrainRecipe | Mapping[str, Any] | None) -> TrainRecipe:
     if recipe is None:
         return TrainRecipe()
     if isinstance(recipe, TrainRecipe):
@@ -249,7 +253,7 @@ def surrogate_entry(
     """
     _check_dataset(dataset)
     check_arch(dataset, arch)
-    rec = _as_recipe(recipe)
+    rec = as_recipe(recipe)
     if source not in SOURCES:
         raise ValidationError(
             f"Unknown surrogate source {source!r}; expected one of {', '.join(SOURCES)}."
@@ -278,17 +282,19 @@ def surrogate_entry(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValidationError(f"seed must be a whole number ≥ 0, got {seed!r}.")
     config = ModelStealing(
-        budget=budget,
-        query_source="in_distribution",
-        output="label",
-        student_arch=arch,
-        epochs=rec.epochs,
-        lr=rec.lr,
-        batch_size=rec.batch_size,
-        seed=seed,
+        student_arch=arch, epochs=rec.epochs, lr=rec.lr, batch_size=rec.batch_size, seed=seed
     )
     api, attacker, reference = _label_api(target, dataset.num_classes)
-    result = steal(attacker, dataset, config, reference=reference, progress=progress)
+    result = steal(
+        attacker,
+        dataset,
+        config,
+        budget=budget,
+        output="label",
+        query_source="in_distribution",
+        reference=reference,
+        progress=progress,
+    )
     entry = lookup(result.zoo_key, device=model_device(result.model))
     if entry is None:  # pragma: no cover - steal() stores the model before returning
         raise ValidationError("The label-trained surrogate was not found in the model zoo.")
@@ -335,7 +341,9 @@ def transfer_attack(
     y: torch.Tensor,
     attack: EvasionAttack,
     *,
-    bounds: Bounds | None = None,
+    eps: float | None = None,
+    norm: str | None = None,
+    goal: Goal | None = None,
     progress: ProgressFn | None = None,
 ) -> TransferResult:
     """Craft ``attack`` on the surrogate, then send each adversarial input to the target once.
@@ -347,8 +355,10 @@ def transfer_attack(
             wrapped in a label-only one: one label per query is all a transfer attack
             needs). Its answers are the only thing the attack learns from the target.
         x, y: inputs ``(N, …)`` and their true labels ``(N,)``.
-        attack: a white-box evasion attack (e.g. ``PGD(eps=0.2)``), untargeted.
-        bounds: valid input range (default ``(0, 1)``).
+        attack: a white-box evasion attack (e.g. ``PGD(steps=10)``).
+        eps, norm: the white-box attack's budget (as in ``attack.run``; C&W takes no ε).
+        goal: the target class (success = the target answers it) and the data bounds
+            (default: untargeted in ``[0, 1]``).
         progress: ``progress(fraction, message)``; it may raise to cancel.
 
     Returns:
@@ -377,28 +387,26 @@ def transfer_attack(
             f"Inputs and labels must have the same length: got {tuple(x.shape)} inputs and "
             f"{tuple(y.shape)} labels."
         )
-    report = progress or (lambda f, m: None)
+    goal = goal or UNTARGETED
+    craft, send = split(progress, {"crafting on the surrogate": 95, "querying the target": 5})
     t0 = time.perf_counter()
     clean = _clean_labels(target, x).cpu()
-    res = attack.run(
-        model,
-        x,
-        y,
-        bounds=bounds,
-        progress=lambda f, m: report(0.95 * f, f"crafting on the surrogate: {m}"),
-    )
-    report(0.96, "sending the adversarial inputs to the target")
+    res = attack.run(model, x, y, eps=eps, norm=norm, goal=goal, progress=craft)
+    if send:
+        send(0.0, "sending the adversarial inputs to the target")
     api.open(x.shape[0])
     answer = api(res.x_adv.to(api.device))
     pred = (answer if api.output == "labels" else answer.argmax(dim=1)).cpu()
     seconds = time.perf_counter() - t0
     y_cpu = y.detach().cpu().long()
+    tgt = resolve_target(goal.targeted, goal.target, y_cpu, None)
     correct = clean == y_cpu
-    fooled = pred != y_cpu
+    fooled = pred == tgt if tgt is not None else pred != y_cpu
     base = int(correct.sum())
     rate = float((fooled & correct).sum()) / base if base else 0.0
     l2, linf = flat_norms(res.x_adv.cpu() - x.detach().cpu().float())
-    report(1.0, "done")
+    if send:
+        send(1.0, "done")
     return TransferResult(
         x_adv=res.x_adv,
         surrogate_success=res.success.cpu(),
@@ -413,103 +421,30 @@ def transfer_attack(
     )
 
 
-def transfer_matrix(
-    dataset: Dataset,
-    archs: Sequence[str],
-    recipe: TrainRecipe | Mapping[str, Any] | None,
-    attack: EvasionAttack,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    bounds: Bounds | None = None,
-    progress: ProgressFn | None = None,
-) -> pd.DataFrame:
-    """Transfer success of every surrogate architecture against every target architecture.
-
-    Every architecture is trained once with ``recipe`` on the dataset's training data (from
-    the model zoo when it was trained before) and plays both roles: the attack is crafted
-    once on each surrogate and its adversarial inputs are sent to each target. The diagonal
-    (surrogate = target) is the white-box attack on the model itself.
-
-    Args:
-        dataset: the task; its bounds are used when ``bounds`` is ``None``.
-        archs: architectures (at least one; duplicates dropped, order kept).
-        recipe: the training recipe shared by all (``TrainRecipe`` or dict; ``None``:
-            default).
-        attack: the white-box attack (e.g. ``PGD(eps=0.2)``).
-        x, y: the inputs to attack and their labels.
-
-    Returns:
-        One row per (surrogate, target) with columns ``surrogate``, ``target``,
-        ``success_rate`` (target fooled among inputs it classified correctly),
-        ``surrogate_success_rate``, ``n`` (inputs attacked), ``n_clean_correct`` and
-        ``seconds`` (crafting on the surrogate plus querying the target).
-    """
-    _check_dataset(dataset)
-    if isinstance(archs, str) or not archs:
-        raise ValidationError("Give a list of at least one architecture, e.g. ['mlp', 'lenet5'].")
-    names = list(dict.fromkeys(archs))
-    for a in names:
-        check_arch(dataset, a)
-    rec = _as_recipe(recipe)
-    if not isinstance(attack, EvasionAttack):
-        raise ValidationError(
-            f"The matrix needs a white-box attack (FGSM, PGD, C&W), got {type(attack).__name__}."
-        )
-    if bounds is None:
-        bounds = dataset.bounds
-    report = progress or (lambda f, m: None)
-    k = len(names)
-    models: dict[str, nn.Module] = {}
-    for i, a in enumerate(names):
-
-        def sub(f: float, m: str, i: int = i, a: str = a) -> None:
-            report(0.5 * (i + f) / k, f"training {a}: {m}")
-
-        models[a] = train_entry(a, dataset, rec, progress=sub).model
-    rows = []
-    for i, s in enumerate(names):
-        sm = models[s]
-        lo, hi = (torch.as_tensor(b).to(model_device(sm)) for b in bounds)
-
-        def craft(f: float, m: str, i: int = i, s: str = s) -> None:
-            report(0.5 + 0.5 * (i + 0.9 * f) / k, f"attacking {s}: {m}")
-
-        t0 = time.perf_counter()
-        res = attack.run(sm, x, y, bounds=(lo, hi), progress=craft)
-        craft_seconds = time.perf_counter() - t0
-        y_cpu = y.detach().cpu().long()
-        for t in names:
-            t1 = time.perf_counter()
-            tm = models[t]
-            clean = _clean_labels(tm, x).cpu()
-            api = QueryModel(tm, output="labels")
-            api.open(x.shape[0])
-            pred = api(res.x_adv.to(api.device)).cpu()
-            correct = clean == y_cpu
-            base = int(correct.sum())
-            fooled = (pred != y_cpu) & correct
-            rows.append(
-                {
-                    "surrogate": s,
-                    "target": t,
-                    "success_rate": float(fooled.sum()) / base if base else 0.0,
-                    "surrogate_success_rate": res.success_rate,
-                    "n": int(y_cpu.numel()),
-                    "n_clean_correct": base,
-                    "seconds": craft_seconds + time.perf_counter() - t1,
-                }
-            )
-    report(1.0, "done")
-    return pd.DataFrame(rows)
+def transfer_success(
+    target: nn.Module, x_adv: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> tuple[float, int]:
+    """Send ``x_adv`` to ``target`` through a label-only query interface (one query per
+    input) and return the share of inputs the target had right (on ``x``) that it now gets
+    wrong, and how many it had right."""
+    y_cpu = y.detach().cpu().long()
+    clean = _clean_labels(target, x).cpu()
+    api = QueryModel(target, output="labels")
+    api.open(x.shape[0])
+    pred = api(x_adv.to(api.device)).cpu()
+    correct = clean == y_cpu
+    base = int(correct.sum())
+    fooled = (pred != y_cpu) & correct
+    return (float(fooled.sum()) / base if base else 0.0), base
 
 
 __all__ = [
     "SOURCES",
     "SOURCE_TITLES",
     "TransferResult",
+    "as_recipe",
     "check_arch",
     "surrogate_entry",
     "transfer_attack",
-    "transfer_matrix",
+    "transfer_success",
 ]

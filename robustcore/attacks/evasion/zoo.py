@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from ...params import param
-from .base import ProgressFn
+from ...progress import ProgressFn
+from ...threat import QueryModel
 from .blackbox import BlackBoxAttack, QueryState, seeded_generator
-from .query import QueryModel
 
 MAX_PROBE_BYTES = 256 * 2**20
 """Probe inputs built at once per iteration; more images are sent in groups of whole
@@ -56,6 +56,9 @@ class ZOO(BlackBoxAttack):
     Query counting: 1 query for the original image, then per iteration 2 per estimated
     coordinate plus 1 for the new point. A probe that is already adversarial ends the
     attack on its image right away (it is returned).
+
+    ZOO has no ε (the L2 penalty sizes its change); its query budget is the run's:
+    ``run(api, x, y, max_queries=5000)``, or the service's own per-client budget.
     """
 
     name = "zoo"
@@ -122,15 +125,6 @@ class ZOO(BlackBoxAttack):
         help="Draw coordinates more often where the perturbation has grown (the paper's "
         "importance sampling) instead of uniformly.",
     )
-    max_queries: int = param(
-        5_000,
-        low=1,
-        high=10_000_000,
-        step=1000,
-        label="Max queries per image",
-        help="Each image stops after this many queries (or earlier, when it succeeds or the "
-        "service's own budget runs out).",
-    )
     seed: int = param(
         0, low=0, high=2**31 - 1, label="Seed", help="Seed of the random choice of coordinates."
     )
@@ -194,7 +188,9 @@ class ZOO(BlackBoxAttack):
             state.done[winners] = True
         return ((loss[:half] - loss[half:]) / (2 * self.h)).float()
 
-    def _attack(self, api: QueryModel, state: QueryState, progress: ProgressFn | None) -> int:
+    def _attack(
+        self, api: QueryModel, state: QueryState, eps: float | None, progress: ProgressFn | None
+    ) -> int:
         shape = state.x.shape[1:]
         space = self._space(shape)
         dev = state.x.device

@@ -21,6 +21,11 @@ Monitors (:class:`QueryMonitor`, e.g. the stateful detector of
 :mod:`robustcore.defenses.query_limit`) see every query with its client and may flag it;
 :attr:`QueryModel.detected_at` records, per client, the query number at which it was
 first flagged, so a page can tell how far an attack got before it was caught.
+
+This module sits below both attacks and defenses: black-box attacks
+(:mod:`robustcore.attacks.evasion`) query through it, and defenses
+(:mod:`robustcore.defenses.postprocess`, :mod:`robustcore.defenses.query_limit`) shape its
+answers or watch its stream. It imports neither.
 """
 
 from __future__ import annotations
@@ -31,11 +36,19 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from ...errors import RobustcoreError, ValidationError
-from .base import model_device
+from ..device import model_device
+from ..errors import RobustcoreError, ValidationError
 
 OUTPUTS = ("probs", "labels")
 """What a prediction service returns: all class probabilities, or only the top-1 label."""
+
+
+@runtime_checkable
+class AnswerDefense(Protocol):
+    """What a service may apply to its answers: ``apply(logits) -> probabilities``
+    (the output defenses of :mod:`robustcore.defenses.postprocess` are such)."""
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor: ...
 
 
 class QueryBudgetExceeded(RobustcoreError):
@@ -68,9 +81,9 @@ class QueryModel:
         output: ``"probs"`` returns an (m, C) tensor of class probabilities (after
             ``defense``, when one is given); ``"labels"`` returns only the (m,) predicted
             labels (a label-only service).
-        defense: an output postprocessing defense
-            (:class:`robustcore.defenses.postprocess.OutputDefense`) applied to the
-            probabilities before they are returned.
+        defense: an output postprocessing defense (anything with ``apply(logits)``, such as
+            :class:`robustcore.defenses.postprocess.Rounding`) turning the logits into the
+            answer instead of a plain softmax.
         budget: the most queries each client may make (``None``: unlimited). A call that
             would take any client past it raises :class:`QueryBudgetExceeded` and answers
             nothing.
@@ -85,7 +98,7 @@ class QueryModel:
         model: nn.Module,
         *,
         output: str = "probs",
-        defense: object | None = None,
+        defense: AnswerDefense | None = None,
         budget: int | None = None,
         monitors: Sequence[QueryMonitor] = (),
         batch_size: int | None = None,
@@ -95,9 +108,7 @@ class QueryModel:
         if output not in OUTPUTS:
             raise ValidationError(f"output must be one of {', '.join(OUTPUTS)}; got {output!r}.")
         if defense is not None:
-            from ...defenses.postprocess import OutputDefense
-
-            if not isinstance(defense, OutputDefense):
+            if not isinstance(defense, AnswerDefense):
                 raise ValidationError(
                     "defense must be an output defense such as Rounding(decimals=2); got "
                     f"{type(defense).__name__}."
@@ -222,7 +233,7 @@ class QueryModel:
             if self.output == "labels":
                 answer = logits.argmax(dim=1)
             elif self.defense is not None:
-                answer = self.defense.apply(logits)  # type: ignore[attr-defined]
+                answer = self.defense.apply(logits)
             else:
                 answer = torch.softmax(logits, dim=1)
         self.queries += counts

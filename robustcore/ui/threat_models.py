@@ -1,4 +1,5 @@
-"""Streamlit pieces of the "Threat models" page: the plan form and the explanations."""
+"""Streamlit pieces of the "Threat models" page: the form (drawn from the declaration of the
+``threat_models`` experiment), the results and the explanations."""
 
 from __future__ import annotations
 
@@ -8,66 +9,52 @@ import pandas as pd
 import streamlit as st
 
 from ..data import Dataset
-from ..errors import ValidationError
-from ..models import TrainRecipe
-from ..params import describe
-from ..runs.threat_job import ThreatPlan, resolve_surrogate
-from .forms import param_widget
-from .state import ModelRef
+from ..experiments import Target
+from ..experiments.threat_models import ThreatModels, ThreatModelsResult
+from ..viz.threat_models import threat_figure, threat_gallery
+from . import experiment
+from .downloads import download_json, download_table
+from .forms import param_values
 
+SLOT = "tm.run"
 MAIN = ("eps", "n", "query_budget", "label_budget")
 """Parameters shown in the form's first row; the others sit in an expander."""
 
 
-def surrogate_recipe(ref: ModelRef) -> TrainRecipe:
-    """The surrogates' training recipe: the model's own when it was trained by recipe (the
-    gray-box attacker trains "the same way on the same data"), else the default."""
-    if ref.source == "zoo" and ref.recipe:
-        return TrainRecipe.from_dict(ref.recipe)
-    return TrainRecipe()
+def _widget(name: str, start: dict[str, Any], container: Any) -> Any:
+    """The declared widget of one parameter (starting at the dataset's default)."""
+    drawn = param_values(ThreatModels, key="tm", values=start, container=container, only=(name,))
+    return drawn[name]
 
 
-def plan_form(ds: Dataset, ref: ModelRef) -> ThreatPlan | None:
-    """Draw the controls in a form; return the plan when Run was pressed and it is valid."""
-    infos = {i.name: i for i in describe(ThreatPlan)}
+def form(ds: Dataset, target: Target) -> ThreatModels | None:
+    """Draw the controls in a form; return the experiment when Run was pressed and valid."""
+    start = ThreatModels.defaults(ds)
+    rest = [p.name for p in ThreatModels.params() if p.name not in MAIN]
     values: dict[str, Any] = {}
     with st.form("tm_form"):
         cols = st.columns(len(MAIN))
         for col, name in zip(cols, MAIN, strict=True):
-            info = infos[name]
-            default = min(info.default, ds.n_train) if name == "label_budget" else info.default
-            if name == "n":
-                default = min(default, ds.n_test)
-            values[name] = param_widget(info, default, key=f"tm.{name}", container=col)
+            values[name] = _widget(name, start, col)
         with st.expander("More settings: PGD steps, surrogate, which black-box attacks, seed"):
             left, right = st.columns(2)
-            rest = [n for n in infos if n not in MAIN]
-            image = len(ds.input_shape) == 3
-            start = {"simba": image, "simba_pixel": not image}
             for i, name in enumerate(rest):
-                box = left if i % 2 == 0 else right
-                value = start.get(name, infos[name].default)
-                values[name] = param_widget(infos[name], value, key=f"tm.{name}", container=box)
+                values[name] = _widget(name, start, left if i % 2 == 0 else right)
         run = st.form_submit_button("Run threat models", type="primary")
     if not run:
         return None
-    try:
-        plan = ThreatPlan.from_dict(values)
-        resolve_surrogate(ds, plan, ref.arch)
-    except ValidationError as exc:
-        st.error(str(exc))
-        return None
-    return plan
+    return experiment.build(ThreatModels, values, target)
 
 
 def _fmt(v: float) -> str:
     return "—" if pd.isna(v) else f"{v:.0%}"
 
 
-def explanations(table: pd.DataFrame, metrics: dict[str, Any]) -> list[tuple[str, str]]:
+def explanations(res: ThreatModelsResult) -> list[tuple[str, str]]:
     """One (title, Markdown) pair per threat model: what the attacker has, what it costs
     and what this run's result means."""
-    eps = metrics["eps"]
+    table = res.threats()
+    eps = res.eps
     by = {t: df for t, df in table.groupby("threat_model", sort=False)}
     out: list[tuple[str, str]] = []
     if "white-box" in by:
@@ -88,8 +75,8 @@ def explanations(table: pd.DataFrame, metrics: dict[str, Any]) -> list[tuple[str
             (
                 f"Gray-box · {_fmt(r['success_rate'])} fooled",
                 f"**Has** the training data, not the model. It trains a "
-                f"{metrics['surrogate_arch']} of its own "
-                f"({metrics['gray.surrogate_accuracy']:.0%} test accuracy, "
+                f"{res.surrogate_arch} of its own "
+                f"({res.gray_surrogate_accuracy:.0%} test accuracy, "
                 f"{r['setup_seconds']:.1f} s once), attacks that with the same PGD and ε, "
                 f"and sends each result once ({r['queries_per_image']:.0f} query per image). "
                 "**Means**: how many of the white-box adversarial directions are shared by "
@@ -117,7 +104,7 @@ def explanations(table: pd.DataFrame, metrics: dict[str, Any]) -> list[tuple[str
                 "model with slightly changed inputs and keeps the changes that lower the "
                 "probability of the true class (SimBA, Guo et al. 2019) or estimates the "
                 "gradient coordinate by coordinate from pairs of queries (ZOO, Chen et al. "
-                f"2017), at most {metrics['query_budget']:,} queries per image. **Costs** "
+                f"2017), at most {res.query_budget:,} queries per image. **Costs** "
                 "many queries. " + "; ".join(lines) + ". **Means**: SimBA-DCT and ZOO are "
                 "not confined to the L∞ ε-ball (SimBA-DCT adds steps of length ε along "
                 "cosine patterns, which add up on some pixels; ZOO minimises an L2 "
@@ -135,8 +122,8 @@ def explanations(table: pd.DataFrame, metrics: dict[str, Any]) -> list[tuple[str
             (
                 f"Label-only · {_fmt(r['success_rate'])} fooled",
                 f"**Has** only the API's top-1 labels. It sends {r['setup_queries']:,} "
-                f"training images, trains a {metrics['surrogate_arch']} on the labels that "
-                f"come back ({metrics['label.fidelity']:.0%} agreement with the model on the "
+                f"training images, trains a {res.surrogate_arch} on the labels that "
+                f"come back ({res.label_fidelity:.0%} agreement with the model on the "
                 "test set) and transfers PGD from it (Papernot et al. 2017). **Costs** those "
                 f"queries plus one per image ({r['queries_per_image']:,.1f} per image in "
                 "all). **Means**: even a service that returns nothing but labels can be "
@@ -145,3 +132,52 @@ def explanations(table: pd.DataFrame, metrics: dict[str, Any]) -> list[tuple[str
             )
         )
     return out
+
+
+def results(ds: Dataset, res: ThreatModelsResult) -> None:
+    """Metrics, the knowledge/cost chart, the verdict, explanations, table, gallery and
+    downloads."""
+    cols = st.columns(5)
+    cols[0].metric("Clean accuracy", f"{res.clean_accuracy:.1%}", help="On the whole test split.")
+    labels = {"white-box": "White-box", "gray-box": "Gray-box", "label-only": "Label-only"}
+    for col, (threat, title) in zip([cols[1], cols[2], cols[4]], labels.items(), strict=True):
+        r = res.row(threat)
+        if r is not None:
+            col.metric(f"{title} success", f"{r['success_rate']:.0%}", help=r["attack"])
+    top = res.best_black_box()
+    if top is not None:
+        cols[3].metric(
+            "Black-box success within ε",
+            f"{top['success_within_eps']:.0%}",
+            help=f"{top['attack']}; {top['success_rate']:.0%} with any perturbation size.",
+        )
+    table = res.threats()
+    st.plotly_chart(threat_figure(table, eps=res.eps), width="stretch", key="tm_chart")
+    if res.whitebox_beats_all:
+        st.success(
+            "White-box PGD fools at least as many images as every attacker who knows less, "
+            "at the same ε, as an honest evaluation must show (Carlini et al. 2019)."
+        )
+    else:
+        st.warning(
+            f"{', '.join(res.beats_whitebox)} beat white-box PGD within the same ε: the "
+            "white-box attack is not converged (raise PGD steps) or the gradients are masked."
+        )
+    for title, text in explanations(res):
+        with st.expander(title, expanded=True):
+            st.markdown(text)
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        "success_rate: images the model classified correctly that it misclassifies after "
+        "the attack; success_within_eps: the same, counting only perturbations inside the "
+        "L∞ ε-ball; queries_total includes the label-only attacker's training queries; "
+        "setup_seconds is the surrogate's training time, paid once (recorded when it was "
+        "trained, even if it is loaded from the model zoo now)."
+    )
+    clean, advs, gallery, order = res.gallery()
+    if advs and ds.modality == "image":
+        fig = threat_gallery(clean, advs, gallery, order=order)
+        st.plotly_chart(fig, width="stretch", key="tm_gallery")
+    dl = st.columns(2)
+    download_table(table, "threat_models.csv", label="Table (CSV)", container=dl[0])
+    download_json(res.as_json(), "threat_models_run.json", label="Run (JSON)", container=dl[1])

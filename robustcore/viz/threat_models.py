@@ -1,7 +1,8 @@
 """Figures of the "Threat models" page: attack success against attacker knowledge and cost.
 
-Pure functions of the ``threats`` table that :func:`robustcore.runs.threat_job.run_threat`
-returns (one row per attack, ordered from most to least attacker knowledge).
+Pure functions of the table of the ``threat_models`` experiment
+(:meth:`robustcore.experiments.threat_models.ThreatModelsResult.table`: one row per attack,
+ordered from most to least attacker knowledge).
 """
 
 from __future__ import annotations
