@@ -5,60 +5,56 @@
 * :mod:`.hidden_trigger` – hidden-trigger backdoor (Saha et al. 2020): clean-label poisons
   optimised within an L∞ ε to collide with triggered source images in feature space.
 * :mod:`.label_flip` – random and targeted (A → B) label flipping.
-* :mod:`.experiments` – poison → train (through the model zoo) → measure, and sweeps.
+* :mod:`.base` – the poisoned data (:class:`PoisonedData`) and :func:`train_poisoned`, which
+  trains a victim on it through the model zoo.
+
+The sweeps the pages run (poison rate, trigger size, ε, flip rate…) are experiments:
+:mod:`robustcore.experiments.backdoors`, ``hidden_trigger``, ``label_flipping`` and
+``poisoning_sanitization``.
 
 Example::
 
     from robustcore.data import load
     from robustcore.models import TrainRecipe
-    from robustcore.attacks.poisoning import BadNets, Trigger, badnets_sweep
+    from robustcore.attacks.poisoning import (
+        BadNets, Trigger, backdoor_metrics, poison_badnets, train_poisoned,
+    )
 
     ds = load("mnist5k")
-    sweep = badnets_sweep(ds, "small_cnn", TrainRecipe(), Trigger(), BadNets(),
-                          values=[0.0, 0.01, 0.03])
-    sweep.table[["poison_rate", "clean_accuracy", "attack_success"]]
+    poisoned = poison_badnets(ds, Trigger(), BadNets(), poison_rate=0.03, target_class=0)
+    model = train_poisoned(poisoned, "small_cnn", TrainRecipe()).model
+    backdoor_metrics(model, ds, Trigger(), target_class=0)   # clean_accuracy, attack_success
 """
 
 from .badnets import BadNets, attack_labels, backdoor_metrics, poison_badnets
-from .base import PoisonedData
-from .experiments import (
-    SWEEPS,
-    BackdoorSweep,
-    HiddenTriggerSweep,
-    LabelFlipSweep,
-    badnets_sweep,
+from .base import PoisonedData, train_poisoned
+from .hidden_trigger import (
+    HiddenTrigger,
+    craft_poisons,
+    features_dataset,
     head_recipe,
-    hidden_trigger_sweep,
-    label_flip_sweep,
-    train_poisoned,
-    triggered_examples,
+    poison_hidden_trigger,
+    retrain_head,
 )
-from .hidden_trigger import HiddenTrigger, craft_poisons, features_dataset, poison_hidden_trigger
 from .label_flip import LabelFlip, flip_labels
-from .triggers import Trigger, TriggerStamp
+from .triggers import Trigger, TriggerStamp, default_size
 
 __all__ = [
-    "SWEEPS",
-    "BackdoorSweep",
     "BadNets",
     "HiddenTrigger",
-    "HiddenTriggerSweep",
     "LabelFlip",
-    "LabelFlipSweep",
     "PoisonedData",
     "Trigger",
     "TriggerStamp",
     "attack_labels",
     "backdoor_metrics",
-    "badnets_sweep",
     "craft_poisons",
+    "default_size",
     "features_dataset",
     "flip_labels",
     "head_recipe",
-    "hidden_trigger_sweep",
-    "label_flip_sweep",
     "poison_badnets",
     "poison_hidden_trigger",
+    "retrain_head",
     "train_poisoned",
-    "triggered_examples",
 ]

@@ -31,7 +31,11 @@ __all__ = ["BadNets", "attack_labels", "backdoor_metrics", "poison_badnets"]
 
 @dataclass(frozen=True)
 class BadNets(Configurable):
-    """How many training points BadNets poisons, and which label they get."""
+    """BadNets' own settings: which label triggered points get, and which points are drawn.
+
+    How many points are poisoned (the poison rate) and the attacker's class are the run's
+    arguments (:func:`poison_badnets`), so an experiment can sweep them.
+    """
 
     name = "badnets"
     title = "BadNets backdoor"
@@ -43,47 +47,45 @@ class BadNets(Configurable):
         help="all_to_one: every triggered input goes to the target class; all_to_all: "
         "class i goes to class i+1 (the paper's two MNIST attacks).",
     )
-    target_class: int = param(
-        0, low=0, high=9999, step=1, help="The class triggered inputs go to (all_to_one)."
-    )
-    poison_rate: float = param(
-        0.03,
-        low=0.0,
-        high=0.5,
-        step=0.005,
-        label="Poison rate",
-        help="Fraction of the whole training set that is triggered and relabelled.",
-    )
     seed: int = param(0, low=0, high=2**31 - 1, step=1, help="Seed of the choice of poisons.")
 
 
-def attack_labels(y: torch.Tensor, config: BadNets, num_classes: int) -> torch.Tensor:
+def attack_labels(
+    y: torch.Tensor, config: BadNets, num_classes: int, target_class: int = 0
+) -> torch.Tensor:
     """The labels the attacker wants for inputs of true class ``y``."""
     if config.mode == "all_to_all":
         return (y + 1) % num_classes
-    return torch.full_like(y, config.target_class)
+    return torch.full_like(y, target_class)
 
 
-def poison_badnets(ds: Dataset, trigger: Trigger, config: BadNets) -> PoisonedData:
+def poison_badnets(
+    ds: Dataset, trigger: Trigger, config: BadNets, *, poison_rate: float, target_class: int = 0
+) -> PoisonedData:
     """Stamp ``trigger`` on ``round(poison_rate × n_train)`` training points and relabel them.
 
-    Points are drawn (seeded) from the classes other than the target (all_to_one) or from
-    every class (all_to_all); the poisons replace the points they were made from, so the
-    training set keeps its size. The test set is not touched.
+    Points are drawn (seeded by ``config.seed``) from the classes other than
+    ``target_class`` (all_to_one) or from every class (all_to_all); the poisons replace the
+    points they were made from, so the training set keeps its size. The test set is not
+    touched.
 
     Raises:
-        ValidationError: the target class is not a class of ``ds``, or there are not enough
-            points to poison.
+        ValidationError: the target class is not a class of ``ds``, the rate is not a share
+            (0 to 1), or there are not enough points to poison.
     """
+    if not 0.0 <= float(poison_rate) <= 1.0:
+        raise ValidationError(
+            f"The poison rate is a share of the training set (0 to 1), got {poison_rate}."
+        )
     if config.mode == "all_to_one":
-        check_class(config.target_class, ds, "Target class")
-        candidates = torch.nonzero(ds.y_train != config.target_class).flatten()
+        check_class(target_class, ds, "Target class")
+        candidates = torch.nonzero(ds.y_train != target_class).flatten()
     else:
         candidates = torch.arange(ds.n_train)
-    n = int(round(config.poison_rate * ds.n_train))
+    n = int(round(poison_rate * ds.n_train))
     if n > candidates.numel():
         raise ValidationError(
-            f"Poison rate {config.poison_rate:g} asks for {n} poisons but only "
+            f"Poison rate {poison_rate:g} asks for {n} poisons but only "
             f"{candidates.numel()} training points can be poisoned; lower the rate."
         )
     gen = torch.Generator().manual_seed(config.seed)
@@ -94,10 +96,16 @@ def poison_badnets(ds: Dataset, trigger: Trigger, config: BadNets) -> PoisonedDa
     if n:
         stamp = trigger.build(ds.input_shape, ds.bounds)
         x[idx] = stamp.apply(x[idx])
-        y[idx] = attack_labels(y[idx], config, ds.num_classes)
+        y[idx] = attack_labels(y[idx], config, ds.num_classes, target_class)
     description: dict[str, Any] = {
         "attack": "badnets",
-        "config": config.to_dict(),
+        # The settings as one record (the model zoo keys poisoned models on it).
+        "config": {
+            "mode": config.mode,
+            "target_class": int(target_class),
+            "poison_rate": float(poison_rate),
+            "seed": config.seed,
+        },
         "trigger": trigger.to_dict(),
     }
     poisoned = derived_dataset(ds, "badnets", x_train=x, y_train=y)

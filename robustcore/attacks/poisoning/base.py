@@ -1,4 +1,5 @@
-"""What every poisoning attack returns, and the measurements shared by all of them."""
+"""What every poisoning attack returns, the measurements shared by all of them, and how a
+victim is trained on poisoned data."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from torch import nn
 
 from ...data.dataset import Dataset
 from ...errors import ValidationError
-from ...models.training import predict_logits
+from ...models.training import TrainRecipe, predict_logits
+from ...models.zoo import ZooEntry, train_entry
+from ...progress import ProgressFn
 
 __all__ = [
     "PoisonedData",
     "check_class",
     "derived_dataset",
     "predictions",
+    "train_poisoned",
 ]
 
 
@@ -79,3 +83,21 @@ def predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if x.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long)
     return predict_logits(model, x).argmax(1)
+
+
+def train_poisoned(
+    poisoned: PoisonedData,
+    arch: str,
+    recipe: TrainRecipe,
+    *,
+    progress: ProgressFn | None = None,
+) -> ZooEntry:
+    """Train ``arch`` from scratch on the poisoned data with ``recipe`` (or load it from the
+    zoo: the poisoned data's fingerprint and the attack's description are in the key)."""
+    return train_entry(
+        arch,
+        poisoned.dataset,
+        recipe,
+        extra={"poisoning": poisoned.description},
+        progress=progress,
+    )

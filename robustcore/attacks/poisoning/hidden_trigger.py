@@ -21,7 +21,6 @@ random batch), lowers ``‖f(z) − f(x̃_s)‖²``, and projects ``z`` back int
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,38 +31,36 @@ from ...data.dataset import Dataset
 from ...device import get_device
 from ...errors import ValidationError
 from ...models.features import penultimate, split_model
+from ...models.training import TrainRecipe
+from ...models.zoo import ZooEntry, train_entry
 from ...params import Configurable, param
+from ...progress import ProgressFn
 from .base import PoisonedData, check_class, derived_dataset
 from .triggers import Trigger
 
-__all__ = ["HiddenTrigger", "craft_poisons", "features_dataset", "poison_hidden_trigger"]
-
-ProgressFn = Callable[[float, str], None]
+__all__ = [
+    "HiddenTrigger",
+    "craft_poisons",
+    "features_dataset",
+    "head_recipe",
+    "poison_hidden_trigger",
+    "retrain_head",
+]
 
 
 @dataclass(frozen=True)
 class HiddenTrigger(Configurable):
-    """Parameters of the hidden-trigger backdoor."""
+    """The hidden-trigger backdoor's own settings: how many poisons, how they are optimised,
+    and how the victim retrains.
+
+    The source and target classes and the budget ε are the run's arguments
+    (:func:`poison_hidden_trigger`), so an experiment can sweep ε.
+    """
 
     name = "hidden_trigger"
     title = "Hidden-trigger backdoor"
     paper = "Saha, Subramanya & Pirsiavash 2020, Hidden Trigger Backdoor Attacks (AAAI)"
 
-    source_class: int = param(
-        1, low=0, high=9999, step=1, help="Inputs of this class carry the trigger at test time."
-    )
-    target_class: int = param(
-        0, low=0, high=9999, step=1, help="The class the triggered source inputs should go to."
-    )
-    eps: float = param(
-        0.3,
-        low=0.0,
-        high=1.0,
-        step=0.01,
-        label="ε (L∞ budget)",
-        help="How far each poison may move from its original target image, per pixel. "
-        "Larger ε: stronger poisons, but easier to see.",
-    )
     poison_fraction: float = param(
         1.0,
         low=0.01,
@@ -90,12 +87,6 @@ class HiddenTrigger(Configurable):
         "retrained from scratch.",
     )
     seed: int = param(0, low=0, high=2**31 - 1, step=1, help="Seed of the choice of poisons.")
-
-    def check(self) -> None:
-        if self.source_class == self.target_class:
-            raise ValidationError(
-                f"Source and target class must differ (both are {self.source_class})."
-            )
 
 
 def craft_poisons(
@@ -187,22 +178,32 @@ def poison_hidden_trigger(
     trigger: Trigger,
     config: HiddenTrigger,
     *,
+    source_class: int,
+    target_class: int,
+    eps: float,
     progress: ProgressFn | None = None,
 ) -> PoisonedData:
-    """Replace ``poison_fraction`` of the target class's training images by hidden-trigger poisons.
+    """Replace ``poison_fraction`` of ``target_class``'s training images by hidden-trigger
+    poisons, each within L∞ ``eps`` of its original, that collide in feature space with
+    ``source_class`` images carrying ``trigger``.
 
     The poisons keep their (correct) target label. ``clean_model`` provides the feature
     extractor (its penultimate layer, see :mod:`robustcore.models.features`). The summary
     of the optimisation is in ``description["crafting"]``.
 
     Raises:
-        ValidationError: a class is out of range, or the share gives no poison.
+        ValidationError: a class is out of range, the classes are the same, ε is outside
+            0…1, or the share gives no poison.
     """
-    check_class(config.source_class, ds, "Source class")
-    check_class(config.target_class, ds, "Target class")
+    check_class(source_class, ds, "Source class")
+    check_class(target_class, ds, "Target class")
+    if source_class == target_class:
+        raise ValidationError(f"Source and target class must differ (both are {source_class}).")
+    if not 0.0 <= float(eps) <= 1.0:
+        raise ValidationError(f"ε must lie between 0 and 1, got {eps}.")
     body, _ = split_model(clean_model)
-    target_idx = torch.nonzero(ds.y_train == config.target_class).flatten()
-    source_idx = torch.nonzero(ds.y_train == config.source_class).flatten()
+    target_idx = torch.nonzero(ds.y_train == target_class).flatten()
+    source_idx = torch.nonzero(ds.y_train == source_class).flatten()
     n = int(round(config.poison_fraction * target_idx.numel()))
     if n < 1:
         raise ValidationError(
@@ -210,7 +211,7 @@ def poison_hidden_trigger(
             f"({target_idx.numel()} training images) gives no poison; raise it."
         )
     if source_idx.numel() == 0:
-        raise ValidationError(f"The source class {config.source_class} has no training images.")
+        raise ValidationError(f"The source class {source_class} has no training images.")
     gen = torch.Generator().manual_seed(config.seed)
     idx = torch.sort(target_idx[torch.randperm(target_idx.numel(), generator=gen)[:n]]).values
     stamp = trigger.build(ds.input_shape, ds.bounds)
@@ -219,7 +220,7 @@ def poison_hidden_trigger(
         body,
         ds.x_train[idx],
         x_src,
-        eps=config.eps,
+        eps=eps,
         steps=config.steps,
         step_size=config.step_size,
         bounds=ds.bounds,
@@ -230,7 +231,13 @@ def poison_hidden_trigger(
     x[idx] = poisons
     description: dict[str, Any] = {
         "attack": "hidden_trigger",
-        "config": config.to_dict(),
+        # The settings as one record (the model zoo keys victims on it).
+        "config": {
+            "source_class": int(source_class),
+            "target_class": int(target_class),
+            "eps": float(eps),
+            **config.to_dict(),
+        },
         "trigger": trigger.to_dict(),
     }
     poisoned = derived_dataset(ds, "hidden_trigger", x_train=x)
@@ -262,3 +269,30 @@ def features_dataset(ds: Dataset, model: nn.Module, *, suffix: str = "features")
         bounds=(lo, hi),
         description=f"Penultimate features of {ds.name}",
     )
+
+
+def head_recipe(recipe: TrainRecipe) -> TrainRecipe:
+    """How a new last layer is trained on frozen features: 20 epochs of Adam, lr 0.01."""
+    return TrainRecipe(epochs=20, lr=1e-2, batch_size=128, seed=recipe.seed)
+
+
+def retrain_head(
+    clean: ZooEntry,
+    ds: Dataset,
+    recipe: TrainRecipe,
+    *,
+    extra: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> nn.Module:
+    """The paper's victim: ``clean``'s feature extractor, frozen, with a new last layer
+    trained on ``ds`` (clean or poisoned) through the zoo (a ``logreg`` on the features,
+    :func:`head_recipe`); ``extra`` describes the poisoning for the zoo key."""
+    body, _ = split_model(clean.model)
+    head = train_entry(
+        "logreg",
+        features_dataset(ds, clean.model),
+        head_recipe(recipe),
+        extra={"head_of": clean.key, **(extra or {})},
+        progress=progress,
+    )
+    return nn.Sequential(body, head.model).eval()

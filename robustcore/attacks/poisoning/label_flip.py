@@ -27,7 +27,11 @@ __all__ = ["LabelFlip", "flip_labels"]
 
 @dataclass(frozen=True)
 class LabelFlip(Configurable):
-    """Which labels are flipped, and to what."""
+    """Label flipping's own settings: random or targeted flips, and which labels are drawn.
+
+    The flip rate and (targeted) classes A and B are the run's arguments
+    (:func:`flip_labels`), so an experiment can sweep the rate.
+    """
 
     name = "label_flip"
     title = "Label flipping"
@@ -38,60 +42,60 @@ class LabelFlip(Configurable):
         choices=("random", "targeted"),
         help="random: flipped labels go to a random other class; targeted: class A → B.",
     )
-    rate: float = param(
-        0.2,
-        low=0.0,
-        high=1.0,
-        step=0.05,
-        label="Flip rate",
-        help="random: fraction of the whole training set flipped; targeted: fraction of "
-        "class A relabelled B.",
-    )
-    source_class: int = param(
-        7,
-        low=0,
-        high=9999,
-        step=1,
-        label="Class A",
-        help="Targeted mode: the class whose labels are flipped.",
-    )
-    target_class: int = param(
-        1, low=0, high=9999, step=1, label="Class B", help="Targeted mode: the label they get."
-    )
     seed: int = param(0, low=0, high=2**31 - 1, step=1, help="Seed of which labels are flipped.")
 
-    def check(self) -> None:
-        if self.mode == "targeted" and self.source_class == self.target_class:
-            raise ValidationError(
-                f"Class A and class B must differ for targeted flipping (both are "
-                f"{self.source_class})."
-            )
 
+def flip_labels(
+    ds: Dataset,
+    config: LabelFlip,
+    *,
+    rate: float,
+    source_class: int | None = None,
+    target_class: int | None = None,
+) -> PoisonedData:
+    """Flip the labels of ``ds``'s training set (inputs are untouched).
 
-def flip_labels(ds: Dataset, config: LabelFlip) -> PoisonedData:
-    """Flip the labels of ``ds``'s training set as ``config`` says (inputs are untouched).
+    Args:
+        ds: the clean dataset.
+        config: random or targeted, and the seed.
+        rate: random: the share of the whole training set flipped; targeted: the share of
+            class A (``source_class``) relabelled B (``target_class``).
+        source_class, target_class: classes A and B (targeted mode only).
 
     Raises:
-        ValidationError: a class is out of range, or the dataset has a single class.
+        ValidationError: the rate is not a share, a class is missing, out of range or A
+            equals B, or the dataset has a single class.
     """
     if ds.num_classes < 2:
         raise ValidationError("Label flipping needs at least two classes.")
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ValidationError(f"The flip rate is a share (0 to 1), got {rate}.")
     gen = torch.Generator().manual_seed(config.seed)
     y = ds.y_train.clone()
+    description: dict[str, Any] = {
+        "attack": "label_flip",
+        "config": {"mode": config.mode, "rate": float(rate), "seed": config.seed},
+    }
     if config.mode == "targeted":
-        check_class(config.source_class, ds, "Class A")
-        check_class(config.target_class, ds, "Class B")
-        pool = torch.nonzero(y == config.source_class).flatten()
+        if source_class is None or target_class is None:
+            raise ValidationError("Targeted flipping needs class A and class B.")
+        check_class(source_class, ds, "Class A")
+        check_class(target_class, ds, "Class B")
+        if source_class == target_class:
+            raise ValidationError(
+                f"Class A and class B must differ for targeted flipping (both are {source_class})."
+            )
+        description["config"].update(source_class=int(source_class), target_class=int(target_class))
+        pool = torch.nonzero(y == source_class).flatten()
     else:
         pool = torch.arange(ds.n_train)
-    n = int(round(config.rate * pool.numel()))
+    n = int(round(rate * pool.numel()))
     idx = torch.sort(pool[torch.randperm(pool.numel(), generator=gen)[:n]]).values
     if n:
         if config.mode == "targeted":
-            y[idx] = config.target_class
+            y[idx] = int(target_class)
         else:
             shift = torch.randint(1, ds.num_classes, (n,), generator=gen)
             y[idx] = (y[idx] + shift) % ds.num_classes
-    description: dict[str, Any] = {"attack": "label_flip", "config": config.to_dict()}
     poisoned = derived_dataset(ds, "label_flip", y_train=y)
     return PoisonedData(poisoned, idx, "label_flip", description, clean=ds)

@@ -26,7 +26,7 @@ import torch
 from ...errors import ValidationError
 from ...params import Configurable, param
 
-__all__ = ["PATTERNS", "POSITIONS", "Trigger", "TriggerStamp"]
+__all__ = ["PATTERNS", "POSITIONS", "Trigger", "TriggerStamp", "default_size"]
 
 PATTERNS = ("pixel", "patch", "checkerboard", "blend")
 POSITIONS = ("bottom_right", "bottom_left", "top_right", "top_left", "center")
@@ -154,6 +154,14 @@ class Trigger(Configurable):
         if bounds is None:
             bounds = (torch.zeros(()), torch.ones(()))
         return self.build(tuple(x.shape[1:]), bounds).apply(x)
+
+
+def default_size(input_shape: tuple[int, ...]) -> int:
+    """A trigger size that suits inputs of ``input_shape``: an 8 px square on 28–32 px
+    images, about a third of the side on smaller ones, a few features on tabular data."""
+    if len(input_shape) == 3:
+        return max(1, min(8, min(input_shape[1:]) // 3))
+    return max(1, min(3, input_shape[0] // 4))
 
 
 def _span(n: int, size: int, position: str, first: tuple[str, ...], last: tuple[str, ...]):
