@@ -23,7 +23,6 @@ what the plain consensus buys.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +35,9 @@ from ..errors import ValidationError
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ..models.zoo import train_entry
 from ..params import Configurable, param
+from ..progress import ProgressFn, split
 
 RULES: tuple[str, ...] = ("average", "vote", "reject")
-
-ProgressFn = Callable[[float, str], None]
 
 # "mixed" ensembles skip the slow ResNet unless the target itself is one.
 _SLOW = ("resnet",)
@@ -47,7 +45,12 @@ _SLOW = ("resnet",)
 
 @dataclass(frozen=True)
 class Ensemble(Configurable):
-    """K models trained on the same data with different seeds (or architectures)."""
+    """K models trained on the same data with different seeds (or architectures).
+
+    The consensus rule is not a setting of the ensemble but of each answer
+    (:meth:`EnsembleModel.answer`, :meth:`EnsembleModel.api`), so one trained ensemble is
+    compared under every rule.
+    """
 
     name = "ensemble"
     title = "Ensemble consensus"
@@ -60,12 +63,6 @@ class Ensemble(Configurable):
         help="same: every member uses the target's architecture (seeds differ); mixed: "
         "members cycle through the architectures that fit the data.",
     )
-    rule: str = param(
-        "average",
-        choices=RULES,
-        help="average: mean probabilities; vote: majority of top-1 labels; reject: abstain "
-        "unless enough members agree.",
-    )
     min_agreement: float = param(
         1.0,
         low=0.5,
@@ -76,9 +73,10 @@ class Ensemble(Configurable):
         "the service abstains (1.0 = unanimous).",
     )
 
-    def short(self) -> str:
-        text = f"Ensemble ×{self.members} ({self.rule}"
-        if self.rule == "reject":
+    def short(self, rule: str = "average") -> str:
+        """A short label for tables and legends, e.g. ``Ensemble ×3 (vote)``."""
+        text = f"Ensemble ×{self.members} ({rule}"
+        if rule == "reject":
             text += f" < {self.min_agreement:.0%} agree"
         return text + ")"
 
@@ -177,7 +175,7 @@ class EnsembleModel:
         members: the member models (frozen, eval mode; shared with the zoo, read-only).
         archs: their architectures.
         keys: their zoo keys.
-        config: the ensemble declaration (rule and agreement threshold).
+        config: the ensemble declaration (members, architectures, agreement threshold).
         from_cache: how many members came from the zoo without training.
     """
 
@@ -200,13 +198,13 @@ class EnsembleModel:
             outs.append(torch.cat(rows).cpu())
         return torch.stack(outs).clone()
 
-    def answer(self, x: torch.Tensor, rule: str | None = None) -> torch.Tensor:
-        """The ensemble's (N, C) answers under ``rule`` (default: the configured one)."""
-        return combine(self.member_probs(x), rule or self.config.rule, self.config.min_agreement)
+    def answer(self, x: torch.Tensor, rule: str = "average") -> torch.Tensor:
+        """The ensemble's (N, C) answers under the consensus ``rule``."""
+        return combine(self.member_probs(x), rule, self.config.min_agreement)
 
-    def api(self, rule: str | None = None) -> EnsembleAPI:
-        """The prediction API of the ensemble (counts queries)."""
-        return EnsembleAPI(self, rule or self.config.rule)
+    def api(self, rule: str = "average") -> EnsembleAPI:
+        """The prediction API of the ensemble under ``rule`` (counts queries)."""
+        return EnsembleAPI(self, rule)
 
 
 class EnsembleAPI:
@@ -239,7 +237,7 @@ def build_ensemble(
 
     Args:
         dataset: the training data every member sees (its test split is only logged).
-        config: members, architectures, rule (default ``Ensemble()``).
+        config: members, architectures, agreement threshold (default ``Ensemble()``).
         arch: the target's architecture; member 0 is ``(arch, recipe)`` itself.
         recipe: the training recipe (default ``TrainRecipe()``); member ``i`` uses seed
             ``recipe.seed + i``.
@@ -248,20 +246,17 @@ def build_ensemble(
     config = config if config is not None else Ensemble()
     recipe = recipe if recipe is not None else TrainRecipe()
     plan = member_plan(dataset, config, arch, recipe)
-    report = progress or (lambda f, m: None)
+    labels = [f"member {i + 1}/{len(plan)} ({a}, seed {r.seed})" for i, (a, r) in enumerate(plan)]
+    parts = split(progress, dict.fromkeys(labels, 1.0))
     members, archs, keys, metrics = [], [], [], []
     cached = 0
-    for i, (a, r) in enumerate(plan):
-        label = f"member {i + 1}/{len(plan)} ({a}, seed {r.seed})"
-
-        def sub(f: float, m: str, i: int = i, label: str = label) -> None:
-            report((i + f) / len(plan), f"{label}: {m}")
-
-        entry = train_entry(a, dataset, r, progress=sub)
+    for (a, r), part in zip(plan, parts, strict=True):
+        entry = train_entry(a, dataset, r, progress=part)
         cached += int(entry.from_cache)
         members.append(entry.model)
         archs.append(a)
         keys.append(entry.key)
         metrics.append(dict(entry.metrics))
-        report((i + 1) / len(plan), f"{label}: ready")
+        if part is not None:
+            part(1.0, "ready")
     return EnsembleModel(members, archs, keys, config, from_cache=cached, metrics=metrics)

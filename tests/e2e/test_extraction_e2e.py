@@ -37,7 +37,9 @@ def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server:
         "Logistic regression"
     )
     sidebar.get_by_role("button", name="Train / load model").click()
-    expect(sidebar.get_by_text("logreg on mnist5k")).to_be_visible(timeout=MODEL_TIMEOUT_MS)
+    # The sidebar names the current model, e.g. "logreg (5 epochs, seed 0) on mnist5k".
+    current = sidebar.get_by_text(re.compile(r"\blogreg\b.* on mnist5k")).first
+    expect(current).to_be_visible(timeout=MODEL_TIMEOUT_MS)
 
     page.get_by_role("link", name="Model inversion").click()
     expect(page.get_by_role("heading", name="Model inversion", level=1)).to_be_visible(
@@ -52,6 +54,8 @@ def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server:
 
     identified = metric_value(page, "Classes identified")
     assert re.fullmatch(r"\d+%", identified), identified
+    # Training seeds 0-4 (bench/threshold_spread.py): 100 % identified, mean confidence
+    # 98.2-98.3 %, lowest per-class confidence 0.970-0.973.
     assert int(identified.rstrip("%")) >= 80, (
         f"logreg templates should be recognisable: {identified}"
     )

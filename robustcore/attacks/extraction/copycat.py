@@ -40,12 +40,11 @@ from ...errors import ValidationError
 from ...models import ARCHITECTURES, TrainRecipe, compatible_architectures, predict_logits
 from ...models.zoo import train_entry
 from ...params import Configurable, param
+from ...progress import ProgressFn, scaled, split
 from .sources import QUERY_SOURCES, pool_size, query_pool
 
 PredictionAPI = Callable[[torch.Tensor], torch.Tensor]
 """A batch of inputs → (N, C) float tensor of what the service returns."""
-
-ProgressFn = Callable[[float, str], None]
 
 OUTPUTS: tuple[str, ...] = ("probabilities", "label")
 """What the API gives the attacker: the full probability vector, or the top-1 label only."""
@@ -53,14 +52,20 @@ OUTPUTS: tuple[str, ...] = ("probabilities", "label")
 QUERY_BATCH = 512
 """Inputs sent to the API per call."""
 
+Cell = tuple[str, str, int]
+"""One theft of a sweep: ``(query_source, output, budget)``."""
+
 
 @dataclass(frozen=True)
 class ModelStealing(Configurable):
-    """Copycat / Knockoff-style model stealing with a query budget.
+    """The attacker's student network and its training (Copycat / Knockoff-style stealing).
 
     The student is trained from scratch on (query, answer) pairs: with ``output =
     "probabilities"`` on the API's probability vectors (cross-entropy to soft targets,
-    i.e. knowledge distillation), with ``output = "label"`` on the top-1 label only.
+    i.e. knowledge distillation), with ``output = "label"`` on the top-1 label only. How
+    many queries are sent, where they come from and what the API returns are arguments of
+    each theft (:func:`steal`), not settings of the student, so one declaration is swept
+    over budgets, outputs and query sources (:func:`extraction_curve`).
     """
 
     name = "model_stealing"
@@ -70,28 +75,6 @@ class ModelStealing(Configurable):
         "Tramèr et al. 2016, Stealing Machine Learning Models via Prediction APIs"
     )
 
-    budget: int = param(
-        1000,
-        low=1,
-        high=1_000_000,
-        step=50,
-        label="Query budget",
-        help="How many inputs the attacker sends to the prediction API.",
-    )
-    query_source: str = param(
-        "in_distribution",
-        choices=QUERY_SOURCES,
-        label="Query source",
-        help="Natural images of the same task, real images of another dataset, or "
-        "uniform random noise inside the data bounds.",
-    )
-    output: str = param(
-        "probabilities",
-        choices=OUTPUTS,
-        label="API output",
-        help="What the service returns per query: all class probabilities, or only the "
-        "predicted label (less information per query).",
-    )
     student_arch: str = param(
         "mlp",
         choices=tuple(ARCHITECTURES),
@@ -135,12 +118,13 @@ class StealResult:
         model: the stolen (student) model, frozen and in eval mode; it outputs logits.
         accuracy: its accuracy on the dataset's test labels.
         fidelity: how often its argmax equals the reference's on the test inputs.
-        queries: how many queries were sent to the API.
+        queries: how many queries were sent to the API (the budget).
         zoo_key: the model zoo key; ``robustcore.models.lookup(zoo_key)`` gets it back.
         from_cache: True when the same queries and answers were trained on before.
         seconds: wall time of querying, training (or loading) and scoring.
-        config: the configuration used.
+        config: the student's settings.
         history: the student's training curve (one row per epoch).
+        output, query_source: what the API returned and where the queries came from.
     """
 
     model: nn.Module
@@ -152,6 +136,8 @@ class StealResult:
     seconds: float
     config: ModelStealing
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    output: str = "probabilities"
+    query_source: str = "in_distribution"
 
 
 def model_api(model: nn.Module) -> PredictionAPI:
@@ -201,13 +187,33 @@ def _soft_targets(answers: torch.Tensor) -> torch.Tensor:
     return torch.where(s > 0, p / s.clamp_min(1e-12), uniform).contiguous()
 
 
-def check_config(dataset: Dataset, config: ModelStealing) -> None:
-    """Raise :class:`ValidationError` when ``config`` cannot run on ``dataset``: a student
-    architecture that does not fit the data, a budget larger than the query source's pool,
-    or ``other_dataset`` queries for tabular data."""
+def _check_budget(budget: Any) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise ValidationError(f"The query budget must be a whole number ≥ 1, got {budget!r}.")
+    return int(budget)
+
+
+def check_config(
+    dataset: Dataset,
+    config: ModelStealing,
+    *,
+    budget: int | None = None,
+    query_source: str = "in_distribution",
+    output: str = "probabilities",
+) -> None:
+    """Raise :class:`ValidationError` when a theft cannot run on ``dataset``: a student
+    architecture that does not fit the data, an unknown output or query source, a budget
+    that is not a whole number ≥ 1 or is larger than the query source's pool, or
+    ``other_dataset`` queries for tabular data (``budget=None`` checks everything else)."""
     if not isinstance(config, ModelStealing):
         raise ValidationError(
             f"config must be a ModelStealing instance, got {type(config).__name__}."
+        )
+    if output not in OUTPUTS:
+        raise ValidationError(f"API output must be one of {', '.join(OUTPUTS)}; got {output!r}.")
+    if query_source not in QUERY_SOURCES:
+        raise ValidationError(
+            f"Query source must be one of {', '.join(QUERY_SOURCES)}; got {query_source!r}."
         )
     archs = compatible_architectures(dataset.modality, dataset.input_shape)
     if config.student_arch not in archs:
@@ -216,10 +222,13 @@ def check_config(dataset: Dataset, config: ModelStealing) -> None:
             f"({dataset.modality}, input {dataset.input_shape}); choose one of "
             f"{', '.join(archs)}."
         )
-    size = pool_size(dataset, config.query_source)
-    if size is not None and config.budget > size:
+    size = pool_size(dataset, query_source)
+    if budget is None:
+        return
+    budget = _check_budget(budget)
+    if size is not None and budget > size:
         raise ValidationError(
-            f"A budget of {config.budget:,} queries is more than the {config.query_source} "
+            f"A budget of {budget:,} queries is more than the {query_source} "
             f"pool of {dataset.name} holds ({size:,} distinct inputs); choose at most {size:,}."
         )
 
@@ -233,6 +242,7 @@ def _steal(
     dataset: Dataset,
     config: ModelStealing,
     ref_labels: torch.Tensor,
+    cell: Cell,
     *,
     progress: ProgressFn | None,
     target_id: str | None,
@@ -240,15 +250,18 @@ def _steal(
 ) -> StealResult:
     """One theft. ``asked`` holds (queries, answers) already obtained for a larger budget
     of the same source and seed: its first ``budget`` rows are this theft's queries."""
+    source, output, budget = cell
     t0 = time.perf_counter()
-    report = progress or (lambda f, m: None)
+    ask, train, score = split(progress, [0.05, 0.9, 0.05])
+    train = scaled(train, 0.0, 1.0, "training the student")
     if asked is None:
-        report(0.0, f"querying the API {config.budget:,} times")
-        queries = query_pool(dataset, config.query_source, config.budget, config.seed)
+        if ask is not None:
+            ask(0.0, f"querying the API {budget:,} times")
+        queries = query_pool(dataset, source, budget, config.seed)
         answers = query_api(api, queries, dataset.num_classes)
     else:
-        queries, answers = (t[: config.budget] for t in asked)
-    if config.output == "label":
+        queries, answers = (t[:budget] for t in asked)
+    if output == "label":
         targets = answers.argmax(dim=1)
     else:
         targets = _soft_targets(answers)
@@ -257,27 +270,22 @@ def _steal(
         name=f"{dataset.name}:stolen",
         x_train=queries,
         y_train=targets,
-        description=f"{config.budget} queries to a prediction API of {dataset.name}",
+        description=f"{budget} queries to a prediction API of {dataset.name}",
         _fingerprint=None,
     )
     extra: dict[str, Any] = {
         "stolen_from": target_id or "prediction-api",
-        "query_source": config.query_source,
-        "output": config.output,
-        "budget": config.budget,
+        "query_source": source,
+        "output": output,
+        "budget": budget,
     }
-    entry = train_entry(
-        config.student_arch,
-        stolen,
-        config.recipe(),
-        extra=extra,
-        progress=lambda f, m: report(0.05 + 0.9 * f, f"training the student: {m}"),
-    )
+    entry = train_entry(config.student_arch, stolen, config.recipe(), extra=extra, progress=train)
     logits = predict_logits(entry.model, dataset.x_test)
     pred = logits.argmax(dim=1)
     accuracy = float((pred == dataset.y_test.cpu()).float().mean().item())
     fidelity = float((pred == ref_labels).float().mean().item())
-    report(1.0, "scored")
+    if score is not None:
+        score(1.0, "scored")
     return StealResult(
         model=entry.model,
         accuracy=accuracy,
@@ -288,6 +296,8 @@ def _steal(
         seconds=time.perf_counter() - t0,
         config=config,
         history=entry.history,
+        output=output,
+        query_source=source,
     )
 
 
@@ -296,139 +306,126 @@ def steal(
     dataset: Dataset,
     config: ModelStealing | None = None,
     *,
+    budget: int,
+    output: str = "probabilities",
+    query_source: str = "in_distribution",
     reference: PredictionAPI | None = None,
     progress: ProgressFn | None = None,
     target_id: str | None = None,
 ) -> StealResult:
-    """Steal the model behind ``api`` with ``config.budget`` queries.
+    """Steal the model behind ``api`` with ``budget`` queries.
 
     Args:
-        api: the target's prediction API (possibly behind a defense). With
-            ``config.output == "label"`` only the argmax of each answer is kept, so the
-            student learns the top-1 label alone.
+        api: the target's prediction API (possibly behind a defense).
         dataset: the target's task: input shape and bounds, the training split (the
             in-distribution query pool) and the test split (for scoring only).
-        config: budget, query source, output, student and its training (default
-            ``ModelStealing()``).
+        config: the student and its training (default ``ModelStealing()``).
+        budget: how many inputs the attacker sends to the API.
+        output: ``"probabilities"`` (the student learns the answers as soft targets) or
+            ``"label"`` (only the argmax of each answer is kept).
+        query_source: one of :data:`~.sources.QUERY_SOURCES`: natural images of the same
+            task, real images of another dataset, or uniform noise inside the data bounds.
         reference: the prediction API of the *undefended* target, against which fidelity
             is measured; ``None`` measures it against ``api``.
         progress: ``progress(fraction, message)``; it may raise to cancel.
-        target_id: an identifier of the target (e.g. its zoo key or run key), recorded in
-            the stolen model's zoo entry as ``stolen_from``.
+        target_id: an identifier of the target (e.g. its zoo key), recorded in the stolen
+            model's zoo entry as ``stolen_from``.
 
     Returns:
         A :class:`StealResult`.
 
     Raises:
-        ValidationError: the configuration does not fit the dataset (student architecture,
-            budget larger than the pool, ``other_dataset`` on tabular data) or the API's
-            answers have the wrong shape.
+        ValidationError: the theft does not fit the dataset (student architecture, budget
+            larger than the pool, ``other_dataset`` on tabular data, unknown output or
+            source) or the API's answers have the wrong shape.
     """
     config = config if config is not None else ModelStealing()
-    check_config(dataset, config)
+    check_config(dataset, config, budget=budget, query_source=query_source, output=output)
     ref_labels = _reference_labels(reference if reference is not None else api, dataset)
-    return _steal(api, dataset, config, ref_labels, progress=progress, target_id=target_id)
+    cell = (query_source, output, int(budget))
+    return _steal(api, dataset, config, ref_labels, cell, progress=progress, target_id=target_id)
 
 
-def grid_configs(
-    base: ModelStealing | None = None,
+def grid_cells(
+    budgets: Sequence[int],
     *,
     outputs: Sequence[str] = OUTPUTS,
     sources: Sequence[str] = ("in_distribution",),
-) -> list[ModelStealing]:
-    """One configuration per (output, query source), the other settings from ``base``."""
-    base = base if base is not None else ModelStealing()
+) -> list[Cell]:
+    """Every (query source, output, budget) of a sweep, in that order (budgets ascending,
+    duplicates dropped)."""
+    try:
+        budget_list = sorted({int(b) for b in budgets})
+    except (TypeError, ValueError):
+        raise ValidationError(f"Budgets must be whole numbers, got {budgets!r}.") from None
+    if not budget_list or budget_list[0] < 1:
+        raise ValidationError(f"Give at least one budget, each ≥ 1; got {list(budgets)!r}.")
     if not outputs or not sources:
         raise ValidationError("Choose at least one API output and one query source.")
-    return [base.replace(output=o, query_source=s) for s in sources for o in outputs]
+    return [(s, o, b) for s in sources for o in outputs for b in budget_list]
 
 
-def extraction_curve(
+def steal_cells(
     api: PredictionAPI,
     dataset: Dataset,
-    budgets: Sequence[int] | None,
-    configs: ModelStealing | Sequence[ModelStealing] | None = None,
+    cells: Sequence[Cell],
+    config: ModelStealing | None = None,
     *,
     reference: PredictionAPI | None = None,
     progress: ProgressFn | None = None,
     target_id: str | None = None,
 ) -> pd.DataFrame:
-    """Accuracy and fidelity of the stolen model against the query budget.
+    """One theft per ``(query_source, output, budget)`` cell, the answers shared.
 
-    Args:
-        api, dataset, reference, progress, target_id: as in :func:`steal`.
-        budgets: query budgets to try (each at least 1; duplicates are dropped), or
-            ``None`` to run each configuration once with its own ``budget``.
-        configs: one configuration or several (e.g. from :func:`grid_configs`: one per API
-            output and query source); their ``budget`` is replaced by each of ``budgets``.
-            Default: probabilities and label-only, in-distribution queries.
+    The queries of a source are nested (a smaller budget takes a prefix of a larger one's),
+    so each source is queried once, with its largest budget, and the answers are shared: a
+    theft with budget b still learns from exactly b queries and answers.
 
     Returns:
-        One row per configuration × budget with columns ``output``, ``query_source``,
-        ``student_arch``, ``budget``, ``queries``, ``accuracy``, ``fidelity``, ``seconds``,
-        ``from_cache`` and ``zoo_key``.
+        One row per cell with columns ``output``, ``query_source``, ``student_arch``,
+        ``budget``, ``queries``, ``accuracy``, ``fidelity``, ``seconds``, ``from_cache`` and
+        ``zoo_key``.
     """
-    if configs is None:
-        configs = grid_configs()
-    elif isinstance(configs, ModelStealing):
-        configs = [configs]
-    configs = list(configs)
-    if not configs:
-        raise ValidationError("Give at least one ModelStealing configuration.")
-    if budgets is None:
-        runs = configs
-    else:
-        try:
-            budget_list = sorted({int(b) for b in budgets})
-        except (TypeError, ValueError):
-            raise ValidationError(f"Budgets must be whole numbers, got {budgets!r}.") from None
-        if not budget_list or budget_list[0] < 1:
-            raise ValidationError(f"Give at least one budget, each ≥ 1; got {list(budgets)!r}.")
-        runs = [c.replace(budget=b) for c in configs for b in budget_list]
-    for c in runs:
-        check_config(dataset, c)
-    report = progress or (lambda f, m: None)
-    report(0.0, "asking the reference for its test-set labels")
+    config = config if config is not None else ModelStealing()
+    cells = [(str(s), str(o), int(b)) for s, o, b in cells]
+    if not cells:
+        raise ValidationError("Give at least one (query source, output, budget) to steal with.")
+    for source, output, budget in cells:
+        check_config(dataset, config, budget=budget, query_source=source, output=output)
+    # Each theft's share of the progress bar is proportional to its training work; the
+    # queries (one batch per source) and the reference's labels come first.
+    ask, *parts = split(progress, [0.0] + [float(b * config.epochs) for _, _, b in cells])
+    if ask is not None:
+        ask(0.0, "asking the reference for its test-set labels")
     ref_labels = _reference_labels(reference if reference is not None else api, dataset)
-    # The queries of a source are nested (a smaller budget takes a prefix of a larger
-    # one's), so each source is queried once, with its largest budget, and the answers are
-    # shared: a theft with budget b still learns from exactly b queries and answers.
-    largest: dict[tuple[str, int], int] = {}
-    for c in runs:
-        key = (c.query_source, c.seed)
-        largest[key] = max(largest.get(key, 0), c.budget)
-    asked: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
-    for (source, seed), budget in largest.items():
-        report(0.0, f"querying the API {budget:,} times ({source})")
-        queries = query_pool(dataset, source, budget, seed)
-        asked[(source, seed)] = (queries, query_api(api, queries, dataset.num_classes))
-    # Each run's share of the progress bar is proportional to its training work.
-    weights = [c.budget * c.epochs for c in runs]
-    total = float(sum(weights))
-    done = 0.0
+    largest: dict[str, int] = {}
+    for source, _, budget in cells:
+        largest[source] = max(largest.get(source, 0), budget)
+    asked: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for source, budget in largest.items():
+        if ask is not None:
+            ask(0.0, f"querying the API {budget:,} times ({source})")
+        queries = query_pool(dataset, source, budget, config.seed)
+        asked[source] = (queries, query_api(api, queries, dataset.num_classes))
     rows = []
-    for c, w in zip(runs, weights, strict=True):
-        label = f"{c.output}, {c.query_source}, {c.budget:,} queries"
-
-        def sub(f: float, m: str, done: float = done, w: float = w, label: str = label) -> None:
-            report((done + f * w) / total, f"{label}: {m}")
-
+    for cell, part in zip(cells, parts, strict=True):
+        source, output, budget = cell
         r = _steal(
             api,
             dataset,
-            c,
+            config,
             ref_labels,
-            progress=sub,
+            cell,
+            progress=scaled(part, 0.0, 1.0, f"{output}, {source}, {budget:,} queries"),
             target_id=target_id,
-            asked=asked[(c.query_source, c.seed)],
+            asked=asked[source],
         )
-        done += w
         rows.append(
             {
-                "output": c.output,
-                "query_source": c.query_source,
-                "student_arch": c.student_arch,
-                "budget": c.budget,
+                "output": output,
+                "query_source": source,
+                "student_arch": config.student_arch,
+                "budget": budget,
                 "queries": r.queries,
                 "accuracy": r.accuracy,
                 "fidelity": r.fidelity,
@@ -437,5 +434,36 @@ def extraction_curve(
                 "zoo_key": r.zoo_key,
             }
         )
-    report(1.0, "done")
+    if progress is not None:
+        progress(1.0, "done")
     return pd.DataFrame(rows)
+
+
+def extraction_curve(
+    api: PredictionAPI,
+    dataset: Dataset,
+    budgets: Sequence[int],
+    config: ModelStealing | None = None,
+    *,
+    outputs: Sequence[str] = OUTPUTS,
+    sources: Sequence[str] = ("in_distribution",),
+    reference: PredictionAPI | None = None,
+    progress: ProgressFn | None = None,
+    target_id: str | None = None,
+) -> pd.DataFrame:
+    """Accuracy and fidelity of the stolen model against the query budget.
+
+    Args:
+        api, dataset, reference, progress, target_id: as in :func:`steal`.
+        budgets: query budgets to try (each at least 1; duplicates are dropped).
+        config: the student (default ``ModelStealing()``), the same for every theft.
+        outputs, sources: the API outputs and query sources to cross with the budgets
+            (default: probabilities and label-only, in-distribution queries).
+
+    Returns:
+        One row per query source × output × budget, as :func:`steal_cells` returns.
+    """
+    cells = grid_cells(budgets, outputs=outputs, sources=sources)
+    return steal_cells(
+        api, dataset, cells, config, reference=reference, progress=progress, target_id=target_id
+    )

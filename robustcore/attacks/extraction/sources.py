@@ -28,7 +28,7 @@ from ...data.dataset import Dataset
 from ...errors import ValidationError
 
 QUERY_SOURCES: tuple[str, ...] = ("in_distribution", "other_dataset", "noise")
-"""The accepted values of ``ModelStealing.query_source``."""
+"""The accepted values of a theft's ``query_source`` (see ``steal``)."""
 
 _NOISE_CHUNK = 256
 

@@ -4,14 +4,12 @@
   2018; Salem et al. 2019), the shadow-model attack classifier (Shokri et al. 2017) and
   LiRA online / offline / fixed variance (Carlini et al. 2022), judged by ROC, AUC,
   balanced accuracy, membership advantage and TPR at 0.1 % and 1 % FPR (:mod:`.metrics`).
-  Overfitting as a knob: :func:`overfitting_sweep`.
 * Model inversion: :mod:`.inversion` (MIFace, Fredrikson et al. 2015).
 """
 
 from .lira import LIRA_VARIANTS, lira_scores, logit_confidence
 from .membership import (
     ATTACKS,
-    KNOBS,
     SHADOW_ATTACKS,
     THRESHOLD_ATTACKS,
     MembershipInference,
@@ -23,8 +21,6 @@ from .membership import (
     loss_scores,
     membership_inference,
     membership_split,
-    overfitting_sweep,
-    parse_values,
 )
 from .metrics import (
     FPR_LEVELS,
@@ -40,7 +36,6 @@ from .shadow import SHOKRI_MODES, ShadowSet, shadow_keep, shokri_scores, train_s
 __all__ = [
     "ATTACKS",
     "FPR_LEVELS",
-    "KNOBS",
     "LIRA_VARIANTS",
     "SHADOW_ATTACKS",
     "SHOKRI_MODES",
@@ -60,8 +55,6 @@ __all__ = [
     "membership_inference",
     "membership_metrics",
     "membership_split",
-    "overfitting_sweep",
-    "parse_values",
     "roc_curve",
     "roc_table",
     "shadow_keep",

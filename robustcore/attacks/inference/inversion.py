@@ -19,7 +19,7 @@ mean among all class means (the *identification rate*).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,11 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data.dataset import Dataset
-from ...device import get_device, seed_everything
+from ...device import model_device, seed_everything
 from ...errors import ValidationError
 from ...params import Configurable, param
-
-ProgressFn = Callable[[float, str], None]
+from ...progress import ProgressFn
 
 LOSSES: tuple[str, ...] = ("one_minus_p", "cross_entropy")
 INITS: tuple[str, ...] = ("zeros", "mid", "uniform")
@@ -204,11 +203,6 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else get_device()
-
-
 def invert(
     model: nn.Module,
     dataset: Dataset,
@@ -250,7 +244,7 @@ def invert(
             )
     t0 = time.perf_counter()
     report = progress or (lambda f, m: None)
-    device = _model_device(model)
+    device = model_device(model)
     seed_everything(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     lo, hi = (b.to(device).unsqueeze(0) for b in dataset.bounds)

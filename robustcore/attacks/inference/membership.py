@@ -37,7 +37,6 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,13 +49,11 @@ from ...data.dataset import Dataset
 from ...defenses.postprocess import NoDefense, OutputDefense
 from ...errors import ValidationError
 from ...models import TrainRecipe, predict_logits
-from ...models.zoo import train_entry
 from ...params import Configurable, param
+from ...progress import ProgressFn, split
 from .lira import LIRA_VARIANTS, lira_scores, logit_confidence
 from .metrics import membership_metrics, roc_table
 from .shadow import SHOKRI_MODES, ShadowSet, shokri_scores, train_shadows
-
-ProgressFn = Callable[[float, str], None]
 
 ATTACKS: dict[str, str] = {
     "loss": "Loss threshold (Yeom et al. 2018)",
@@ -349,154 +346,60 @@ def membership_inference(
             "The shadow-model attacks need the target's architecture and recipe (arch=...); "
             "use attacks='threshold' for a model of unknown make."
         )
-    report = progress or (lambda f, m: None)
-    split = membership_split(
+    query, shadow_part, scoring = split(
+        progress, [0.03, 0.9 if config.attacks == "all" else 0.0, 0.07]
+    )
+    cands = membership_split(
         dataset, train_size=recipe.train_size, max_per_side=config.max_examples, seed=config.seed
     )
-    report(0.02, f"querying the target on {2 * split.per_side:,} candidates")
-    target_logits = predict_logits(model, split.x)
+    if query is not None:
+        query(0.5, f"querying the target on {2 * cands.per_side:,} candidates")
+    target_logits = predict_logits(model, cands.x)
     answers = defense.apply(target_logits)
     shadows = None
     shadow_answers = None
     if config.attacks == "all":
         shadows = train_shadows(
             dataset,
-            split.pool_x,
-            split.pool_y,
-            split.candidates,
+            cands.pool_x,
+            cands.pool_y,
+            cands.candidates,
             [(arch, recipe)],
             shadow_models=config.shadow_models,
             seed=config.seed,
-            progress=lambda f, m: report(0.03 + 0.9 * f, m),
+            progress=shadow_part,
         )
         shadow_answers = defense.apply(shadows.logits[:, 0])
-    report(0.95, "scoring the attacks")
+    if scoring is not None:
+        scoring(0.0, "scoring the attacks")
     scores = attack_scores(
         answers,
-        split.y,
+        cands.y,
         shadow_answers=shadow_answers,
         shadow_in=shadows.shadow_in if shadows is not None else None,
         shokri_mode=config.shokri_mode,
         seed=config.seed,
     )
-    is_member = split.is_member.numpy()
+    is_member = cands.is_member.numpy()
     metrics, roc = evaluate_attacks(scores, is_member)
     pred = answers.argmax(1)
     target = {
         "member_accuracy": float(
-            (pred[split.is_member] == split.y[split.is_member]).float().mean()
+            (pred[cands.is_member] == cands.y[cands.is_member]).float().mean()
         ),
         "nonmember_accuracy": float(
-            (pred[~split.is_member] == split.y[~split.is_member]).float().mean()
+            (pred[~cands.is_member] == cands.y[~cands.is_member]).float().mean()
         ),
     }
-    report(1.0, "done")
+    if scoring is not None:
+        scoring(1.0, "done")
     return MembershipResult(
         metrics=metrics,
         roc=roc,
         scores=scores,
         is_member=is_member,
-        split=split,
+        split=cands,
         shadows=shadows,
         target=target,
         seconds=time.perf_counter() - t0,
     )
-
-
-KNOBS: dict[str, str] = {
-    "epochs": "Epochs",
-    "train_size": "Training examples",
-    "weight_decay": "Weight decay",
-}
-"""The overfitting knobs :func:`overfitting_sweep` can turn."""
-
-
-def parse_values(text: str, knob: str) -> list[float | int]:
-    """Parse a comma-separated list of knob values (e.g. ``"1, 5, 20"``), validated."""
-    if knob not in KNOBS:
-        raise ValidationError(f"Unknown knob {knob!r}; choose one of {', '.join(KNOBS)}.")
-    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
-    if not parts:
-        raise ValidationError("Give at least one value, separated by commas (e.g. 1, 5, 20).")
-    values: list[float | int] = []
-    for p in parts:
-        try:
-            v = float(p)
-        except ValueError:
-            raise ValidationError(f"{p!r} is not a number (values: e.g. 1, 5, 20).") from None
-        if knob == "weight_decay":
-            if not 0.0 <= v <= 1.0:
-                raise ValidationError(f"Weight decay must be between 0 and 1; got {p}.")
-            values.append(v)
-        else:
-            if v != int(v) or v < 1:
-                raise ValidationError(f"{KNOBS[knob]} must be whole numbers ≥ 1; got {p}.")
-            values.append(int(v))
-    if len(values) > 12:
-        raise ValidationError(f"At most 12 values per sweep; got {len(values)}.")
-    return sorted(set(values))
-
-
-def overfitting_sweep(
-    arch: str,
-    dataset: Dataset,
-    recipe: TrainRecipe,
-    knob: str,
-    values: Sequence[float | int],
-    *,
-    max_per_side: int = 1000,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-) -> pd.DataFrame:
-    """Overfitting as a knob: train one target per value and measure its leakage.
-
-    Each target is ``recipe`` with ``knob`` set to the value (trained through the zoo);
-    the loss- and confidence-threshold attacks (no shadow models) measure how much it leaks.
-
-    Returns:
-        One row per value: ``value``, ``train_acc`` and ``test_acc`` (the final model's
-        accuracy on the member and non-member candidates), ``gap``, ``auc``,
-        ``advantage`` and ``tpr@1%fpr`` of the loss attack, ``confidence_auc``,
-        ``members`` (candidates per side).
-    """
-    if knob not in KNOBS:
-        raise ValidationError(f"Unknown knob {knob!r}; choose one of {', '.join(KNOBS)}.")
-    if not values:
-        raise ValidationError("Give at least one value to sweep.")
-    report = progress or (lambda f, m: None)
-    rows = []
-    for i, value in enumerate(values):
-        r = recipe.replace(**{knob: value})
-        label = f"{KNOBS[knob].lower()} = {value:g}"
-
-        def sub(f: float, m: str, i: int = i, label: str = label) -> None:
-            report((i + f) / len(values), f"{label}: {m}")
-
-        entry = train_entry(arch, dataset, r, progress=sub)
-        split = membership_split(
-            dataset, train_size=r.train_size, max_per_side=max_per_side, seed=seed
-        )
-        probs = torch.softmax(predict_logits(entry.model, split.x), dim=1)
-        scores = attack_scores(probs, split.y)
-        loss_m = membership_metrics(scores["loss"], split.is_member)
-        conf_m = membership_metrics(scores["confidence"], split.is_member)
-        correct = (probs.argmax(1) == split.y).float()
-        member_acc = float(correct[split.is_member].mean())
-        nonmember_acc = float(correct[~split.is_member].mean())
-        rows.append(
-            {
-                "knob": knob,
-                "value": value,
-                "train_acc": member_acc,
-                "test_acc": nonmember_acc,
-                "gap": member_acc - nonmember_acc,
-                "auc": loss_m["auc"],
-                "advantage": loss_m["advantage"],
-                "tpr@1%fpr": loss_m["tpr@1%fpr"],
-                "confidence_auc": conf_m["auc"],
-                "members": split.per_side,
-                "zoo_key": entry.key,
-            }
-        )
-        report((i + 1) / len(values), f"{label}: measured")
-    return pd.DataFrame(rows)

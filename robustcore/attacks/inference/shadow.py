@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,8 +28,7 @@ from ...data.dataset import Dataset
 from ...errors import ValidationError
 from ...models import TrainRecipe, predict_logits
 from ...models.zoo import train_entry
-
-ProgressFn = Callable[[float, str], None]
+from ...progress import ProgressFn, split
 
 SHOKRI_MODES: tuple[str, ...] = ("per_class", "global")
 _TINY = 1e-45
@@ -109,12 +108,17 @@ def train_shadows(
     if not plan:
         raise ValidationError("The shadow plan needs at least one (architecture, recipe).")
     t0 = time.perf_counter()
-    report = progress or (lambda f, m: None)
     keep = shadow_keep(int(pool_x.shape[0]), shadow_models, seed)
     x_cand = pool_x[candidates]
     logits, keys = [], []
     trained = 0
-    total = shadow_models * len(plan)
+    labels = [
+        f"shadow model {k + 1}/{shadow_models}"
+        + (f", member {m + 1}/{len(plan)}" if len(plan) > 1 else "")
+        for k in range(shadow_models)
+        for m in range(len(plan))
+    ]
+    parts = split(progress, dict.fromkeys(labels, 1.0))
     for k in range(shadow_models):
         idx = torch.nonzero(keep[k]).flatten()
         shadow_ds = dataclasses.replace(
@@ -127,25 +131,19 @@ def train_shadows(
         )
         per_member, member_keys = [], []
         for m, (arch, recipe) in enumerate(plan):
-            step = k * len(plan) + m
-            label = f"shadow model {k + 1}/{shadow_models}"
-            if len(plan) > 1:
-                label += f", member {m + 1}/{len(plan)}"
-
-            def sub(f: float, msg: str, step: int = step, label: str = label) -> None:
-                report((step + f) / total, f"{label}: {msg}")
-
+            part = parts[k * len(plan) + m]
             entry = train_entry(
                 arch,
                 shadow_ds,
                 recipe.replace(train_size=0),
                 extra={"role": "membership shadow"},
-                progress=sub,
+                progress=part,
             )
             trained += int(not entry.from_cache)
             per_member.append(predict_logits(entry.model, x_cand))
             member_keys.append(entry.key)
-            report((step + 1) / total, f"{label}: ready")
+            if part is not None:
+                part(1.0, "ready")
         logits.append(torch.stack(per_member))
         keys.append(member_keys)
     stacked = torch.stack(logits)  # (K, M, N, C)
