@@ -1,13 +1,17 @@
 # ruff: noqa: E401, E402, E701, E702, E731, B023, F403, F405
 """Numbers for the README: poisoning attacks and sanitization on mnist5k with the default
 model recipe (small_cnn, 5 epochs, Adam 1e-3, batch 64, seed 0). Run:
-    ROBUSTCORE_HOME=$(mktemp -d) python bench/poisoning.py [--only attacks|sanitize]
+    ROBUSTCORE_HOME=$(mktemp -d) python bench/poisoning.py [--only attacks|sanitize|page]
 """
 
 import argparse
 import datetime
 import os
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
 os.environ.setdefault("ROBUSTCORE_DEVICE", "cpu")
 import pandas as pd
@@ -16,10 +20,15 @@ from robustcore.attacks.poisoning import *
 from robustcore.data import load
 from robustcore.defenses.sanitize import *
 from robustcore.device import configure_threads
+from robustcore.experiments import Target
+from robustcore.experiments.backdoors import Backdoors
+from robustcore.experiments.hidden_trigger import HiddenTriggerBackdoor
+from robustcore.experiments.label_flipping import LabelFlipping
 from robustcore.models import TrainRecipe
+from robustcore.runs import get_runner
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--only", choices=("attacks", "sanitize"), default=None)
+ap.add_argument("--only", choices=("attacks", "sanitize", "page"), default=None)
 ONLY = ap.parse_args().only
 configure_threads()
 pd.set_option("display.width", 200)
@@ -28,6 +37,15 @@ ds = load("mnist5k")
 rec = TrainRecipe()
 A = "small_cnn"
 T = Trigger()
+TARGET = Target.zoo(A, rec)  # the victims are trained like the default model
+
+
+def run(exp):
+    """The experiment on the default model, through the runner: its typed result."""
+    job = get_runner().submit(exp.on(TARGET), ds).wait()
+    if job.state != "done":
+        raise SystemExit(f"{exp.name}: {job.state}: {job.error}")
+    return type(exp).result(job.result)
 
 
 def show(title, df, cols):
@@ -39,60 +57,56 @@ t0 = time.time()
 
 
 def attacks_part():
-    r = badnets_sweep(ds, A, rec, T, BadNets(), values=[0, 0.002, 0.005, 0.01, 0.03, 0.05, 0.1])
+    r = run(Backdoors(poison_rates=(0, 0.002, 0.005, 0.01, 0.03, 0.05, 0.1)))
     show(
         "BadNets all-to-one, checkerboard 8x8, poison rate",
-        r.table,
+        r.sweep(),
         ["poison_rate", "n_poison", "clean_accuracy", "attack_success"],
     )
-    r = badnets_sweep(
-        ds, A, rec, Trigger(pattern="pixel"), BadNets(), values=[0.01, 0.03, 0.05, 0.1]
-    )
+    r = run(Backdoors(trigger=Trigger(pattern="pixel"), poison_rates=(0.01, 0.03, 0.05, 0.1)))
     show(
         "BadNets all-to-one, single pixel",
-        r.table,
+        r.sweep(),
         ["poison_rate", "n_poison", "clean_accuracy", "attack_success"],
     )
-    r = badnets_sweep(ds, A, rec, T, BadNets(mode="all_to_all"), values=[0.03, 0.1])
+    r = run(Backdoors(attack=BadNets(mode="all_to_all"), poison_rates=(0.03, 0.1)))
     show(
         "BadNets all-to-all (i -> i+1)",
-        r.table,
+        r.sweep(),
         ["poison_rate", "n_poison", "clean_accuracy", "attack_success"],
     )
-    r = badnets_sweep(
-        ds, A, rec, T, BadNets(poison_rate=0.01), sweep="trigger_size", values=[1, 2, 4, 8]
+    r = run(Backdoors(sweep="trigger_size", trigger_sizes=(1, 2, 4, 8), poison_rate=0.01))
+    show(
+        "BadNets 1 %, trigger size", r.sweep(), ["trigger_size", "clean_accuracy", "attack_success"]
     )
-    show("BadNets 1 %, trigger size", r.table, ["trigger_size", "clean_accuracy", "attack_success"])
-    r = badnets_sweep(ds, A, rec, T, BadNets(), sweep="blend_alpha", values=[0.02, 0.05, 0.1, 0.2])
+    r = run(Backdoors(sweep="blend_alpha", blend_alphas=(0.02, 0.05, 0.1, 0.2)))
     show(
         "BadNets 3 %, blended noise trigger, noise level alpha",
-        r.table,
+        r.sweep(),
         ["blend_alpha", "clean_accuracy", "attack_success"],
     )
-    r = badnets_sweep(ds, A, rec, T, BadNets(), sweep="noise_std", values=[0, 0.1, 0.3, 0.5])
+    r = run(Backdoors(sweep="noise_std", noise_stds=(0, 0.1, 0.3, 0.5)))
     show(
         "BadNets 3 %, checkerboard 8x8, training noise sigma",
-        r.table,
+        r.sweep(),
         ["noise_std", "clean_accuracy", "attack_success"],
     )
-    r = badnets_sweep(
-        ds,
-        A,
-        rec,
-        Trigger(pattern="blend", alpha=0.1),
-        BadNets(),
-        sweep="noise_std",
-        values=[0, 0.1, 0.3, 0.5],
+    r = run(
+        Backdoors(
+            trigger=Trigger(pattern="blend", alpha=0.1),
+            sweep="noise_std",
+            noise_stds=(0, 0.1, 0.3, 0.5),
+        )
     )
     show(
         "BadNets 3 %, blend alpha 0.1, training noise sigma",
-        r.table,
+        r.sweep(),
         ["noise_std", "clean_accuracy", "attack_success"],
     )
-    r = hidden_trigger_sweep(ds, A, rec, T, HiddenTrigger(), eps_values=[0.1, 0.2, 0.3, 0.4])
+    r = run(HiddenTriggerBackdoor(eps=(0.1, 0.2, 0.3, 0.4)))
     show(
         "Hidden trigger 1 -> 0, head retrained (paper setting)",
-        r.table,
+        r.sweep(),
         [
             "eps",
             "n_poison",
@@ -103,33 +117,33 @@ def attacks_part():
             "feature_distance_after",
         ],
     )
-    r = hidden_trigger_sweep(ds, A, rec, T, HiddenTrigger(setting="full"), eps_values=[0.3, 0.4])
+    r = run(HiddenTriggerBackdoor(attack=HiddenTrigger(setting="full"), eps=(0.3, 0.4)))
     show(
         "Hidden trigger 1 -> 0, full retraining",
-        r.table,
+        r.sweep(),
         ["eps", "clean_accuracy", "attack_success", "baseline_attack_success"],
     )
-    r = label_flip_sweep(ds, A, rec, LabelFlip(), rates=[0, 0.2, 0.4, 0.6, 0.8])
-    show("Label flipping, random", r.table, ["rate", "n_flipped", "accuracy"])
-    r = label_flip_sweep(ds, A, rec, LabelFlip(mode="targeted"), rates=[0, 0.25, 0.5, 0.75])
+    r = run(LabelFlipping(rates=(0, 0.2, 0.4, 0.6, 0.8)))
+    show("Label flipping, random", r.sweep(), ["rate", "n_flipped", "accuracy"])
+    r = run(LabelFlipping(attack=LabelFlip(mode="targeted"), rates=(0, 0.25, 0.5, 0.75)))
     show(
         "Label flipping, targeted 7 -> 1",
-        r.table,
+        r.sweep(),
         ["rate", "n_flipped", "accuracy", "class_a_accuracy", "a_predicted_as_b"],
     )
 
 
 def sanitize_part():
     rows = []
-    for name, trig, cfg in [
-        ("all-to-one 3 %", T, BadNets()),
-        ("all-to-one 1 %", T, BadNets(poison_rate=0.01)),
-        ("all-to-one 10 %", T, BadNets(poison_rate=0.1)),
-        ("all-to-all 10 %", T, BadNets(mode="all_to_all", poison_rate=0.1)),
+    for name, trig, cfg, rate in [
+        ("all-to-one 3 %", T, BadNets(), 0.03),
+        ("all-to-one 1 %", T, BadNets(), 0.01),
+        ("all-to-one 10 %", T, BadNets(), 0.1),
+        ("all-to-all 10 %", T, BadNets(mode="all_to_all"), 0.1),
     ]:
-        p = poison_badnets(ds, trig, cfg)
+        p = poison_badnets(ds, trig, cfg, poison_rate=rate, target_class=0)
         e = train_poisoned(p, A, rec)
-        ev = lambda m: backdoor_metrics(m, ds, trig, target_class=cfg.target_class, mode=cfg.mode)
+        ev = lambda m: backdoor_metrics(m, ds, trig, target_class=0, mode=cfg.mode)
         before = ev(e.model)
         share = (
             float(p.is_poison[p.dataset.y_train == 0].float().mean())
@@ -169,8 +183,44 @@ def sanitize_part():
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
 
+def page_part():
+    """The Poisoning sanitization page's default run (BadNets all-to-one 3 %, activation
+    clustering, retraining) through its experiment, with the page's seeds (0: the BadNets
+    poison choice and the default model's recipe) and two other pairs."""
+    from robustcore.experiments.poisoning_sanitization import PoisoningSanitization
+
+    rows = []
+    for s in (0, 1, 2):
+        target = Target.zoo(A, TrainRecipe(seed=s))
+        job = get_runner().submit(PoisoningSanitization(attack=BadNets(seed=s)).on(target), ds)
+        job.wait()
+        if job.state != "done":
+            raise SystemExit(f"poisoning_sanitization seed {s}: {job.state}: {job.error}")
+        r = PoisoningSanitization.result(job.result)
+        marginal = r.marginal_decisions()
+        rows.append(
+            {
+                "seed (BadNets, recipe)": s,
+                "poisons": r.n_poison,
+                "flagged": r.n_flagged,
+                "precision": r.precision,
+                "recall": r.recall,
+                "marginal": len(marginal),
+                "ASR before": r.before_attack_success,
+                "ASR after": r.after_attack_success,
+                "clean before": r.before_clean_accuracy,
+                "clean after": r.after_clean_accuracy,
+            }
+        )
+        print(rows[-1], flush=True)
+    print("\n### Poisoning sanitization page, default run, three seeds\n")
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
 if ONLY in (None, "attacks"):
     attacks_part()
 if ONLY in (None, "sanitize"):
     sanitize_part()
+if ONLY in (None, "page"):
+    page_part()
 print(f"\ntotal {time.time() - t0:.0f} s, load {os.getloadavg()}")

@@ -7,8 +7,13 @@ import copy
 import pytest
 import torch
 
-from robustcore.attacks.poisoning import BadNets, Trigger, backdoor_metrics, poison_badnets
-from robustcore.attacks.poisoning.experiments import train_poisoned
+from robustcore.attacks.poisoning import (
+    BadNets,
+    Trigger,
+    backdoor_metrics,
+    poison_badnets,
+    train_poisoned,
+)
 from robustcore.data import Dataset
 from robustcore.defenses.sanitize import (
     ActivationClustering,
@@ -100,8 +105,9 @@ def test_a_split_near_the_size_threshold_is_marginal_not_removed():
     assert no_margin.per_class.iloc[0]["decision"] == "poison"
 
 
-def test_exclusionary_reclassification_decides_marginal_clusters():
-    """Chen et al.'s second opinion: l/p below T removes a marginal cluster, above keeps it."""
+def test_exclusionary_reclassification_judges_marginal_clusters():
+    """Chen et al.'s second opinion: l/p below T/2 says poison (and removes the cluster only
+    when it decides), at least 2T says legitimate, in between it is undecided."""
     acts, labels = _two_blobs(35, 65)
     labels = torch.cat([labels, torch.ones(50, dtype=torch.long)])
     acts = torch.cat([acts, torch.randn(50, 8) - 20.0])
@@ -119,7 +125,8 @@ def test_exclusionary_reclassification_decides_marginal_clusters():
     # The model trained without the cluster still calls 30 of its 35 points class 0: legit.
     kept = exclusionary_reclassification(found, labels, judge_with([0] * 30 + [1] * 5))
     row = kept.per_class.set_index("class").loc[0]
-    assert row["decision"] == "marginal: kept (reclassified)" and not kept.flagged.any()
+    assert row["decision"] == "marginal: kept (second opinion: legitimate)"
+    assert not kept.flagged.any()
     assert row["reclass_ratio"] == pytest.approx(6.0)  # >= 2 T: clearly legitimate
     assert row["reclass_own"] == pytest.approx(30 / 35)
     excluded, points = calls[0]
@@ -129,8 +136,13 @@ def test_exclusionary_reclassification_decides_marginal_clusters():
     close = exclusionary_reclassification(found, labels, judge_with([0] * 17 + [1] * 18))
     assert close.per_class.set_index("class").loc[0, "decision"].endswith("undecided)")
     assert not close.flagged.any()
-    # ... or gives 30 of them to class 1: poison.
-    removed = exclusionary_reclassification(found, labels, judge_with([1] * 30 + [0] * 5))
+    # ... or gives 30 of them to class 1: poison. Reported and kept by default (a genuine
+    # style of 7s got this verdict on one seed of ten), removed when it decides.
+    poison = judge_with([1] * 30 + [0] * 5)
+    reported = exclusionary_reclassification(found, labels, poison)
+    assert reported.per_class.set_index("class").loc[0, "decision"].endswith("poison)")
+    assert not reported.flagged.any()
+    removed = exclusionary_reclassification(found, labels, poison, decides=True)
     assert removed.per_class.set_index("class").loc[0, "decision"].startswith("marginal: removed")
     assert int(removed.flagged.sum()) == 35 and not removed.marginal.any()
     with pytest.raises(ValidationError, match="predict every point"):
@@ -188,15 +200,15 @@ def test_detector_input_validation():
 @pytest.fixture(scope="module")
 def all_to_all_10pct(mnist5k):
     """BadNets all-to-all (Gu et al.'s second MNIST attack) poisoning 10 % of the data."""
-    poisoned = poison_badnets(mnist5k, Trigger(), BadNets(mode="all_to_all", poison_rate=0.1))
+    poisoned = poison_badnets(mnist5k, Trigger(), BadNets(mode="all_to_all"), poison_rate=0.1)
     return poisoned, train_poisoned(poisoned, "small_cnn", DEFAULT)
 
 
 @pytest.fixture(scope="module")
 def default_poisoned(mnist5k):
     """All-to-one BadNets at 3 % (the pages' default) and the model trained on it."""
-    trigger, attack = Trigger(), BadNets(poison_rate=0.03)
-    poisoned = poison_badnets(mnist5k, trigger, attack)
+    trigger, attack = Trigger(), BadNets()
+    poisoned = poison_badnets(mnist5k, trigger, attack, poison_rate=0.03)
     return trigger, poisoned, train_poisoned(poisoned, "small_cnn", DEFAULT)
 
 
@@ -256,9 +268,10 @@ def test_sanitize_and_retrain_removes_the_backdoor(mnist5k, default_poisoned):
         poisoned, entry.model, "small_cnn", DEFAULT, ActivationClustering(), evaluate=evaluate
     )
     # Measured over seeds 0-9 (bench/threshold_spread.py --only sanitize): the detector's
-    # precision 0.99-1.00 and recall 0.99-1.00 in every seed. Arithmetic differences between
-    # CPUs move the split statistics by about 0.003 (thread count 1 vs 2), far less than
-    # seeds do; the bounds leave 0.09 and 0.19 below the lowest seed.
+    # precision 0.99-1.00 and recall 0.99-1.00 in every seed (marginal clusters are kept and
+    # reported; when the second opinion removed them, seed 8 fell to 0.46). Arithmetic
+    # differences between CPUs move the split statistics by about 0.003 (thread count 1 vs
+    # 2), far less than seeds do; the bounds leave 0.09 and 0.19 below the lowest seed.
     assert out["scores"]["precision"] >= 0.9, out["scores"]
     assert out["scores"]["recall"] >= 0.8, out["scores"]
     assert before["attack_success"] > 0.9
