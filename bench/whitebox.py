@@ -206,9 +206,11 @@ def outcome(
 # ---------------------------------------------------------------- the three libraries
 
 
-def robustcore_fn(attack, model: nn.Module) -> AttackFn:
+def robustcore_fn(attack, model: nn.Module, **budget) -> AttackFn:
+    """``budget``: the run's ``eps`` and ``norm`` (none for C&W)."""
+
     def run(x: torch.Tensor, y: torch.Tensor):
-        res = attack.run(model, x, y)
+        res = attack.run(model, x, y, **budget)
         return res.x_adv, res.steps
 
     return run
@@ -271,7 +273,7 @@ def build_jobs(
     if name == "fgsm":
         eps = ns.eps
         s = f"ε={eps:g} L∞"
-        runs.append(("robustcore", s, robustcore_fn(FGSM(eps=eps), model), None))
+        runs.append(("robustcore", s, robustcore_fn(FGSM(), model, eps=eps), None))
         if ta:
             runs.append(("torchattacks", s, torchattacks_fn(ta.FGSM(model, eps=eps)), None))
         if art:
@@ -280,10 +282,11 @@ def build_jobs(
     elif name in ("pgd", "pgdl2"):
         l2 = name == "pgdl2"
         eps = ns.eps_l2 if l2 else ns.eps
-        pgd = PGD(eps=eps, norm="l2" if l2 else "linf", steps=ns.steps, random_start=False)
-        alpha = pgd.alpha
+        norm = "l2" if l2 else "linf"
+        pgd = PGD(steps=ns.steps, random_start=False)
+        alpha = pgd.alpha(eps)
         s = f"ε={eps:g} {'L2' if l2 else 'L∞'}, {ns.steps} steps of {alpha:.4g}, no random start"
-        runs.append(("robustcore", s, robustcore_fn(pgd, model), None))
+        runs.append(("robustcore", s, robustcore_fn(pgd, model, eps=eps, norm=norm), None))
         if ta:
             cls = ta.PGDL2 if l2 else ta.PGD
             atk = cls(model, eps=eps, alpha=alpha, steps=ns.steps, random_start=False)

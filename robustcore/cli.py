@@ -164,13 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     from .models import ARCHITECTURES, TrainRecipe
 
     experiments = load_all()
-    listing = "\n".join(f"  {n.replace('_', '-'):22s}{c.title}" for n, c in experiments.items())
+    width = max(len(n) for n in experiments) + 2
+    listing = "\n".join(
+        f"  {n.replace('_', '-'):{width}s}{c.title}" for n, c in experiments.items()
+    )
     parser = argparse.ArgumentParser(
         prog="python -m robustcore",
         description=__doc__ + "\nExperiments:\n" + listing,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("datasets", help="list datasets").set_defaults(fn=_cmd_datasets)
     sub.add_parser("zoo", help="list stored models").set_defaults(fn=_cmd_zoo)
     p = sub.add_parser("runs", help="list stored runs")

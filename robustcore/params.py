@@ -103,8 +103,8 @@ def param(
     return dataclasses.field(default=default, metadata={_META_KEY: info})
 
 
-def nested(cls: type, *, help: str = "", label: str = "") -> Any:
-    """Declare a field holding another configurable (default: ``cls()``).
+def nested(cls: type, *, default: Any = None, help: str = "", label: str = "") -> Any:
+    """Declare a field holding another configurable (default: ``default``, else ``cls()``).
 
     Forms draw its parameters as a group, the CLI names them ``--field.param``, and
     ``to_dict`` writes them as a sub-dictionary.
@@ -119,7 +119,10 @@ def nested(cls: type, *, help: str = "", label: str = "") -> Any:
         "log": False,
         "nested": cls,
     }
-    return dataclasses.field(default_factory=cls, metadata={_META_KEY: info})
+    if default is not None and not isinstance(default, cls):
+        raise TypeError(f"The default of a nested {cls.__name__} must be one, got {default!r}.")
+    factory = cls if default is None else (lambda: default)
+    return dataclasses.field(default_factory=factory, metadata={_META_KEY: info})
 
 
 def _is_union(tp: Any) -> bool:
@@ -142,7 +145,11 @@ def describe(cls: type) -> list[ParamInfo]:
         if nested_cls is not None:
             out.append(
                 ParamInfo(
-                    name=f.name, type=nested_cls, default=nested_cls(), nested=nested_cls, **meta
+                    name=f.name,
+                    type=nested_cls,
+                    default=f.default_factory(),  # type: ignore[misc]
+                    nested=nested_cls,
+                    **meta,
                 )
             )
             continue
@@ -286,7 +293,7 @@ class Configurable:
             value = getattr(self, p.name)
             if p.nested is not None:
                 value = value.to_dict()
-            elif p.many:
+            elif p.many and value is not None:
                 value = list(value)
             out[p.name] = value
         return out
@@ -307,7 +314,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "
             continue
         flag = "--" + prefix + info.name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": prefix + info.name, "default": None}
-        default = ",".join(map(str, info.default)) if info.many else repr(info.default)
+        many = info.many and info.default is not None
+        default = ",".join(map(str, info.default)) if many else repr(info.default)
         extra = f" (default: {default}"
         if info.low is not None or info.high is not None:
             extra += f"; range {info.low}..{info.high}"

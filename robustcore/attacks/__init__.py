@@ -1,4 +1,5 @@
-"""Attacks, one subpackage per family: ``evasion`` (white-box gradient attacks),
+"""Attacks, one subpackage per family: ``evasion`` (white-box gradient attacks, black-box query
+attacks, transfer attacks and the adaptive attackers of ``evasion.adaptive``),
 ``poisoning`` (backdoors, label flipping), ``inference`` (membership inference, model
 inversion) and ``extraction`` (model stealing).
 

@@ -3,5 +3,18 @@
 MODULES: tuple[str, ...] = (
     "train",
     "scorecard",
+    "threat_models",
     "whitebox",
+    "blackbox",
+    "transfer",
+    "backdoors",
+    "hidden_trigger",
+    "label_flipping",
+    "poisoning_sanitization",
+    "membership_inference",
+    "overfitting_sweep",
+    "model_inversion",
+    "model_extraction",
+    "postprocessing",
+    "query_limitation",
 )

@@ -19,8 +19,8 @@ from torch import nn
 from ..data.dataset import Dataset
 from ..device import seed_everything
 from ..params import Configurable, param
+from ..progress import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 

@@ -41,14 +41,19 @@ def accuracy_vs_eps(
     if isinstance(curves, pd.DataFrame):
         curves = {"": curves}
     fig = go.Figure()
+    n = len(curves)
     for i, (name, df) in enumerate(curves.items()):
+        # Earlier curves are drawn wider, so a curve that coincides with a later one (PGD
+        # and the worst case, typically) still shows as a coloured edge around it.
+        width = 2 + 2 * (n - 1 - i)
         fig.add_trace(
             go.Scatter(
                 x=df[x],
                 y=df[y],
                 mode="lines+markers",
                 name=name or y,
-                line={"color": PALETTE[i % len(PALETTE)]},
+                line={"color": PALETTE[i % len(PALETTE)], "width": width},
+                marker={"size": 4 + width},
                 hovertemplate=f"{x_title}=%{{x:.3g}}<br>{y}=%{{y:.1%}}<extra>{name}</extra>",
             )
         )

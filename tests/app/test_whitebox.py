@@ -39,6 +39,8 @@ def test_sweep_with_what_if_shows_curves_and_checks():
     )
     pgd = float(next(m.value for m in at.metric if m.label == "PGD accuracy at ε=0.3")[:-1])
     clean = float(next(m.value for m in at.metric if m.label == "Clean accuracy")[:-1])
+    # Seeds 0-4 of the model, images and PGD (bench/threshold_spread.py), 60 images: clean
+    # 90.0-98.3 %, PGD at ε = 0.3 0 %.
     assert clean > 85 and pgd < 20, (clean, pgd)
     charts = at.get("plotly_chart")
     assert len(charts) >= 3  # accuracy vs ε, C&W budget, gallery

@@ -145,6 +145,7 @@ def test_home_trains_default_model_and_shows_results(streamlit_server: str, page
     print(f"cold training to results: {time.monotonic() - started:.1f} s")
 
     accuracy = _metric_value(page, "Clean test accuracy")
+    # Training seeds 0-4 (bench/threshold_spread.py): 0.956-0.965.
     assert _percent(accuracy) > 0.80, f"clean accuracy too low: {accuracy}"
     expect(page.get_by_test_id("stSidebar").get_by_text("Current model:")).to_be_visible()
     _expect_no_errors(page)

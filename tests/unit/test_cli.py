@@ -194,19 +194,68 @@ def test_every_experiment_is_a_command(capsys, cli_home):
         assert "--dataset" in capsys.readouterr().out
 
 
-def test_threats_and_query_limit_commands_pass_their_flags_on(capsys, cli_home):
-    def code(argv: list[str]) -> int:
-        try:
-            return main(argv)
-        except SystemExit as exc:
-            return int(exc.code)
+def _code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
 
-    assert code(["threats", "--n", "abc"]) == 2
+
+def test_threat_models_and_query_limitation_commands_pass_their_flags_on(capsys, cli_home):
+    assert _code(["threat-models", "--n", "abc"]) == 2
     assert "Test images must be a whole number, got 'abc'" in capsys.readouterr().err
-    assert code(["query-limit", "--budget", "x"]) == 2
+    assert _code(["query-limitation", "--limit.budget", "x"]) == 2
     assert "Query budget per client must be a whole number" in capsys.readouterr().err
-    assert code(["train", "--x"]) == 2
+    assert _code(["query-limitation", "--limit.k", "200", "--limit.history", "100"]) == 2
+    assert "smaller than the history" in capsys.readouterr().err
+    assert _code(["threat-models", "--surrogate-arch", "vgg"]) == 2
+    assert "invalid choice: 'vgg'" in capsys.readouterr().err
+    assert _code(["train", "--x"]) == 2
     assert "unrecognized arguments: --x" in capsys.readouterr().err
-    for cmd in ("threats", "query-limit"):
-        assert code([cmd, "--dataset", "nope"]) == 2
+    for cmd in ("threat-models", "query-limitation", "threat_models", "query_limitation"):
+        assert _code([cmd, "--dataset", "nope"]) == 2
         assert "Unknown dataset 'nope'" in capsys.readouterr().err
+    for gone in ("threats", "query-limit"):  # the hand-written commands are replaced
+        assert _code([gone]) == 2
+        assert "invalid choice" in capsys.readouterr().err
+
+
+def test_threat_models_command_runs_through_the_store(cli_home):
+    argv = ["threat-models", "--arch", "logreg", "--dataset", "digits", "--recipe.epochs", "1"]
+    argv += ["--n", "10", "--pgd-steps", "3", "--query-budget", "30", "--label-budget", "100"]
+    argv += ["--label-epochs", "2", "--simba", "false", "--simba-pixel", "true"]
+    rc, out, err = _run(argv)
+    assert rc == 0, err
+    assert "# threats" in out and "white-box" in out and "label-only" in out
+    result = json.loads(out[out.index("{") :])
+    assert result["from_store"] is False and result["n"] == 10 and result["eps"] == 0.2
+    assert result["surrogate_arch"] == "small_cnn"  # auto: cheap, not the target's
+    assert result["query_budget"] == 30 and result["label.setup_queries"] == 100
+    assert result["queries_per_image.white"] == 0 and result["queries_per_image.gray"] == 1
+    assert 1 <= result["queries_per_image.simba_pixel"] <= 30
+    assert "success.simba" not in result  # SimBA-DCT was switched off
+    rc, out, _ = _run(argv)
+    again = json.loads(out[out.index("{") :])
+    assert again["from_store"] is True and again["run_key"] == result["run_key"]
+    rc, out, err = _run([*argv, "--label-budget", "5000"])
+    assert rc == 2 and "at most the 1,437 training images" in err
+
+
+def test_query_limitation_command_runs_through_the_store(cli_home):
+    argv = ["query-limitation", "--arch", "logreg", "--dataset", "digits"]
+    argv += ["--recipe.epochs", "1", "--n", "4", "--attacks", "simba_pixel"]
+    argv += ["--limit.budget", "60", "--limit.k", "5", "--limit.history", "50"]
+    argv += ["--limit.calibration", "200", "--benign.clients", "2", "--benign.queries", "30"]
+    rc, out, err = _run(argv)
+    assert rc == 0, err
+    assert "# summary" in out and "SimBA (pixel)" in out and "# blinding" not in out
+    result = json.loads(out[out.index("{") :])
+    assert result["from_store"] is False and result["n"] == 4
+    assert result["budget"] == 60 and result["k"] == 5 and result["benign_queries"] == 60
+    assert 0 <= result["benign_fpr"] <= 1
+    rc, out, _ = _run([*argv, "--json"])
+    run = json.loads(out)
+    assert run["key"] == result["run_key"] and run["kind"] == "query_limitation"
+    assert run["spec"]["params"]["limit"]["budget"] == 60 and "zoo" not in run["spec"]["params"]
+    rc, out, _ = _run([*argv, "--adaptive.blinding", "0.05"])
+    assert rc == 0 and "# blinding" in out

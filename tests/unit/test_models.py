@@ -77,6 +77,7 @@ def test_recipe_validation_messages():
 def test_training_learns_and_is_deterministic():
     ds = _tiny_dataset()
     a = train_entry("mlp", ds, {"epochs": 8, "lr": 0.01, "batch_size": 16})
+    # Training seeds 0-4 (bench/threshold_spread.py): 1.00 in every seed (16 test points).
     assert a.metrics["test_acc"] > 0.9
     assert list(a.history.columns) == [
         "epoch",
@@ -231,14 +232,18 @@ def test_torchscript_round_trip_and_shape_check():
 
 
 def test_default_model_reaches_good_accuracy(tiny_cnn):
-    # One epoch of the small CNN on 4,000 MNIST digits already beats 85% test accuracy.
-    assert tiny_cnn.metrics["test_acc"] > 0.85
+    # One epoch of the small CNN on 4,000 MNIST digits already reaches 85% test accuracy.
+    # Training seeds 0-4 (bench/threshold_spread.py): 0.866-0.901; bound about half the
+    # spread below the lowest.
+    assert tiny_cnn.metrics["test_acc"] > 0.84
 
 
 def test_tabular_training():
     ds = load("breast_cancer")
     entry = train_entry("logreg", ds, {"epochs": 10})
-    assert entry.metrics["test_acc"] > 0.9
+    # Training seeds 0-4 (bench/threshold_spread.py): 0.877-0.939 on 114 test points (seeds
+    # 2 and 3 were below the old bound 0.9); bound half the spread below the lowest.
+    assert entry.metrics["test_acc"] > 0.84
 
 
 def test_user_weights_architecture_is_detected():
@@ -251,7 +256,7 @@ def test_user_weights_architecture_is_detected():
 
 
 def test_sample_indices_show_confident_mistakes_first():
-    from robustcore.runs.train_job import sample_indices
+    from robustcore.experiments.train import sample_indices
 
     y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     pred = torch.tensor([0, 2, 2, 1, 1, 2, 0, 0])  # wrong at 1, 3, 7

@@ -9,18 +9,17 @@ import pytest
 import torch
 
 from robustcore.attacks.evasion import QueryModel, SimBA
+from robustcore.attacks.evasion.adaptive import AccountRotation, AdaptiveAttacker, BlindedQueryModel
 from robustcore.defenses.query_limit import (
-    AccountRotation,
-    AdaptiveAttacker,
     BenignStreams,
-    BlindedQueryModel,
     QueryLimit,
     StatefulDetector,
     benign_false_alarms,
 )
 from robustcore.errors import ValidationError
 from robustcore.evaluation import success_within
-from robustcore.runs.query_limit_job import QueryLimitPlan, make_attack, run_query_limit
+from robustcore.experiments import Target
+from robustcore.experiments.query_limitation import QueryLimitation
 
 
 def reference_scores(calls, k: int, history: int) -> list[float]:
@@ -124,8 +123,10 @@ def test_simba_is_caught_quickly_and_benign_clients_rarely(calibrated, tiny_cnn,
     x, y = mnist5k.x_test[:12], mnist5k.y_test[:12]
     naive = calibrated.clone(ban=True)
     api = QueryModel(model, budget=300, monitors=[naive])
-    res = SimBA(basis="dct", max_queries=300).run(api, x, y)
+    res = SimBA(basis="dct").run(api, x, y, eps=0.2, max_queries=300)
     long = res.queries > 21  # attacks that sent more than k queries
+    # Seeds 0-4 of the model, SimBA and the calibration (bench/threshold_spread.py): 11-12
+    # such images, every one flagged at query 21; no benign query flagged.
     assert int(long.sum()) >= 8
     # every such attacker is flagged at the first query the detector can judge
     assert api.detected_at[long].tolist() == [21] * int(long.sum())
@@ -141,7 +142,7 @@ def test_simba_is_caught_quickly_and_benign_clients_rarely(calibrated, tiny_cnn,
 def test_budget_and_detector_together(calibrated, tiny_cnn, mnist5k):
     x, y = mnist5k.x_test[20:30], mnist5k.y_test[20:30]
     api = QueryModel(tiny_cnn.model, budget=100, monitors=[calibrated.clone()])
-    res = SimBA(basis="pixel", max_queries=10_000).run(api, x, y)
+    res = SimBA(basis="pixel").run(api, x, y, eps=0.2, max_queries=10_000)
     assert int(api.queries.max()) <= 100 and torch.equal(api.queries.cpu(), res.queries.cpu())
     caught = api.detected_at.cpu()
     plain = success_within(res.success, res.queries, 100)
@@ -218,8 +219,8 @@ def test_bad_parameters_are_refused():
         _open_and_observe_bad_client()
     with pytest.raises(ValidationError, match="σ"):
         BlindedQueryModel(torch.nn.Linear(2, 2), sigma=-1.0)
-    with pytest.raises(ValidationError, match="Unknown attack"):
-        QueryLimitPlan(limit=QueryLimit(), attacks={"boundary": make_attack("simba_dct")})
+    with pytest.raises(ValidationError, match="Attacks must be one of"):
+        QueryLimitation(attacks=("boundary",))
 
 
 def _open_and_observe_bad_client():
@@ -229,16 +230,19 @@ def _open_and_observe_bad_client():
 
 
 def test_run_reports_delay_success_false_alarms_and_accounts(tiny_cnn, mnist5k):
-    plan = QueryLimitPlan(
+    exp = QueryLimitation(
         limit=QueryLimit(budget=300, k=20, history=200, calibration=800),
-        attacks={"simba_dct": make_attack("simba_dct")},
+        attacks=("simba_dct",),
         adaptive=AdaptiveAttacker(),
         benign=BenignStreams(clients=3, queries=60),
         n=8,
     )
-    assert plan.attacks["simba_dct"].max_queries == 300  # the budget ends the attack
-    res = run_query_limit(tiny_cnn.model, mnist5k, plan)
+    spec = exp.on(Target.zoo("small_cnn", {"epochs": 1, "seed": 0})).spec(mnist5k)
+    assert "zoo" not in spec["params"]  # what does not run stays out of the key
+    assert spec["params"]["limit"]["budget"] == 300  # the one query budget
+    res = exp.run(mnist5k, tiny_cnn.model)
     m, t = res.metrics, res.tables
+    assert int(t["per_image"]["queries"].max()) <= 300  # the budget ends the attack
     assert m["k"] == 20 and m["budget"] == 300 and m["benign_queries"] == 180
     row = t["summary"].iloc[0]
     assert row["success_before_detection"] <= row["success_no_defense"]
@@ -250,3 +254,33 @@ def test_run_reports_delay_success_false_alarms_and_accounts(tiny_cnn, mnist5k):
     without = curves[curves["defense"] == "no defense"]["success_rate"].to_numpy()
     assert (with_det <= without + 1e-12).all()
     assert {"benign", "scores"} <= set(t)
+
+
+def test_experiment_result_reads_back_through_the_runner(tiny_cnn, mnist5k):
+    """The page's experiment through the runner and the store, read by its typed result."""
+    from robustcore.runs import get_runner
+
+    exp = QueryLimitation(
+        limit=QueryLimit(budget=150, k=10, history=100, calibration=300),
+        attacks=("zoo",),
+        adaptive=AdaptiveAttacker(blinding=0.02),
+        benign=BenignStreams(clients=2, queries=40),
+        n=4,
+    ).on(Target.zoo("small_cnn", {"epochs": 1, "seed": 0}))
+    assert "simba" not in exp.to_dict() and "eps" not in exp.to_dict()  # SimBA does not run
+    job = get_runner().submit(exp, mnist5k)
+    job.wait()
+    assert job.state == "done", job.error
+    res = QueryLimitation.result(job.result)
+    assert res.attacks == ["ZOO"] and res.budget == 150 and res.k == 10 and res.n == 4
+    (row,) = res.attack_summaries()
+    assert row.attack == "ZOO" and row.success_before_detection <= row.success_no_defense
+    assert row.per_account == res.per_account == 10  # 0 queries per account means k
+    assert res.has_blinding and list(res.blinding()["attack"]) == ["ZOO"]
+    defenses = set(res.curves()["defense"])
+    assert defenses == {"no defense", "stateful detector", "blinded, stateful detector"}
+    assert res.benign_queries == 80 and len(res.benign_clients()) == 2
+    assert len(res.benign_distances()) == res.benign_judged == 2 * (40 - 10)
+    assert 0 <= res.benign_fpr <= 1 and res.threshold > 0
+    assert set(res.cli_tables()) == {"summary", "blinding"}
+    assert res.summary()["budget"] == 150

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from robustcore.attacks.evasion import QueryBudgetExceeded, QueryModel
 from robustcore.defenses.postprocess import Rounding
 from robustcore.errors import ValidationError
 from robustcore.evaluation import success_vs_queries, success_within
+from robustcore.threat import QueryBudgetExceeded, QueryModel, QueryMonitor
 
 
 @pytest.fixture()
@@ -132,3 +132,24 @@ def test_success_within_budget_and_before_detection():
     assert default["success_rate"].is_monotonic_increasing
     with pytest.raises(ValidationError):
         success_within(success, queries[:2], 10)
+
+
+def test_the_query_interface_lives_below_attacks_and_defenses():
+    """robustcore.threat imports neither attacks nor defenses; attacks re-export it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import robustcore.attacks.evasion as evasion
+
+    assert evasion.QueryModel is QueryModel and evasion.QueryMonitor is QueryMonitor
+    code = (
+        "import sys, robustcore.threat; "
+        "print(sorted(m for m in sys.modules if m.startswith(('robustcore.attacks', "
+        "'robustcore.defenses'))))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"

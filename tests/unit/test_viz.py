@@ -48,6 +48,16 @@ def test_accuracy_vs_eps_two_curves_and_chance():
     _serialisable(fig)
 
 
+def test_coinciding_curves_stay_visible():
+    # PGD and the worst case are often the same curve: the earlier one is drawn wider, so
+    # its colour shows around the later one and every legend entry is on the chart.
+    same = _curve([0.96, 0.3, 0.0])
+    fig = accuracy_vs_eps({"FGSM": _curve([0.96, 0.5, 0.1]), "PGD": same, "Worst case": same})
+    widths = [t.line.width for t in fig.data]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    assert fig.data[2].line.width >= 2
+
+
 def test_accuracy_vs_eps_single_frame_no_chance():
     fig = accuracy_vs_eps(_curve([0.9, 0.5]))
     assert len(fig.data) == 1
