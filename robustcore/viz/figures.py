@@ -22,6 +22,11 @@ def _as_numpy(images) -> np.ndarray:
     return np.asarray(images, dtype=np.float32)
 
 
+DASHES = ("solid", "solid", "dash", "dot")
+"""Line styles of accuracy_vs_eps's curves in order: a third or fourth curve that
+coincides with an earlier one leaves gaps through which the earlier one shows."""
+
+
 def accuracy_vs_eps(
     curves: Mapping[str, pd.DataFrame] | pd.DataFrame,
     *,
@@ -45,14 +50,14 @@ def accuracy_vs_eps(
     for i, (name, df) in enumerate(curves.items()):
         # Earlier curves are drawn wider, so a curve that coincides with a later one (PGD
         # and the worst case, typically) still shows as a coloured edge around it.
-        width = 2 + 2 * (n - 1 - i)
+        width = 2 + 1.5 * (n - 1 - i)
         fig.add_trace(
             go.Scatter(
                 x=df[x],
                 y=df[y],
                 mode="lines+markers",
                 name=name or y,
-                line={"color": PALETTE[i % len(PALETTE)], "width": width},
+                line={"color": PALETTE[i % len(PALETTE)], "width": width, "dash": DASHES[i % 4]},
                 marker={"size": 4 + width},
                 hovertemplate=f"{x_title}=%{{x:.3g}}<br>{y}=%{{y:.1%}}<extra>{name}</extra>",
             )
