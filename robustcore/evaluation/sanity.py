@@ -24,7 +24,7 @@ from torch import nn
 
 from ..attacks.evasion.base import UNTARGETED, Goal, as_bounds
 from ..attacks.evasion.pgd import PGD
-from ..progress import ProgressFn
+from ..progress import ProgressFn, scaled
 from .sweeps import attack_in_batches
 
 #: How much robust accuracy may move when PGD gets more steps or restarts (Carlini 2019).
@@ -175,10 +175,7 @@ def check_converged(
     goal = Goal(bounds=(goal or UNTARGETED).bounds)
 
     def acc_of(attack: PGD, lo: float, hi: float) -> float:
-        def sub(f: float, m: str) -> None:
-            if progress:
-                progress(lo + f * (hi - lo), m)
-
+        sub = scaled(progress, lo, hi)
         res = attack_in_batches(attack, model, x, y, eps=eps, norm=norm, goal=goal, progress=sub)
         return float((res.pred.cpu() == yd).float().mean())
 

@@ -19,7 +19,7 @@ from torch import nn
 from ..attacks.evasion.base import UNTARGETED, AttackResult, EvasionAttack, Goal
 from ..device import model_device
 from ..errors import ValidationError
-from ..progress import ProgressFn
+from ..progress import ProgressFn, scaled
 
 SWEEP_COLUMNS = [
     "attack",
@@ -84,10 +84,7 @@ def attack_in_batches(
         t = tgt[sl] if tgt is not None and tgt.dim() > 0 else goal.target
         part_goal = Goal(target=t, bounds=goal.bounds)
 
-        def sub(frac: float, msg: str, start=start, stop=sl.stop) -> None:
-            if progress:
-                progress((start + frac * (stop - start)) / n, msg)
-
+        sub = scaled(progress, start / n, sl.stop / n)
         parts.append(attack.run(model, x[sl], y[sl], goal=part_goal, progress=sub, **kw))
     if len(parts) == 1:
         return parts[0]
@@ -168,10 +165,8 @@ def epsilon_sweep(
         tgt = torch.as_tensor(goal.target, device=device).long().expand(y.shape[0])
     rows, results = [], {}
     for i, eps in enumerate(eps_list):
-
-        def sub(frac: float, msg: str, i=i, eps=eps) -> None:
-            if progress:
-                progress((i + frac) / len(eps_list), f"ε={eps:g} · {msg}")
+        k = len(eps_list)
+        sub = scaled(progress, i / k, (i + 1) / k, f"ε={eps:g}")
 
         res = attack_in_batches(
             attack,
