@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -18,8 +19,41 @@ from torch import nn
 
 from ..data.dataset import Dataset
 from ..device import seed_everything
+from ..errors import ValidationError
 from ..params import Configurable, param
 from ..progress import ProgressFn
+
+METHODS = ("standard", "noise", "fgsm_rs", "pgd_at", "trades", "distillation")
+METHOD_TITLES = {
+    "standard": "Standard training",
+    "noise": "Gaussian input noise",
+    "fgsm_rs": "FGSM with random start (FGSM-RS)",
+    "pgd_at": "PGD adversarial training (PGD-AT)",
+    "trades": "TRADES",
+    "distillation": "Defensive distillation",
+}
+ADVERSARIAL = ("fgsm_rs", "pgd_at", "trades")
+_ATTACK = ("adv_eps", "adv_step_size", "adv_random_start", "eps_warmup", "watchdog")
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    "standard": (),
+    "noise": ("noise_std",),
+    "fgsm_rs": (*_ATTACK, "adv_share"),
+    "pgd_at": (*_ATTACK, "adv_steps", "adv_share"),
+    "trades": (*_ATTACK, "adv_steps", "trades_beta"),
+    "distillation": ("temperature",),
+}
+"""Which recipe fields each training method reads."""
+OPTIONAL_FIELDS = (
+    "adv_eps",
+    "adv_steps",
+    "adv_step_size",
+    "adv_random_start",
+    "adv_share",
+    "trades_beta",
+    "eps_warmup",
+    "watchdog",
+    "temperature",
+)
 
 BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -78,6 +112,122 @@ class TrainRecipe(Configurable):
         help="Use only the first N training examples (0 = all). Fewer examples overfit more.",
     )
     seed: int = param(0, low=0, high=2**31 - 1, step=1, help="Random seed for init and order.")
+    method: str = param(
+        "standard",
+        choices=METHODS,
+        label="Training method",
+        help="standard; noise (Gaussian input noise of σ); fgsm_rs (Wong et al. 2020); "
+        "pgd_at (Madry et al. 2018); trades (Zhang et al. 2019); distillation "
+        "(Papernot et al. 2016).",
+    )
+    adv_eps: float = param(
+        0.3,
+        low=0.0,
+        high=10.0,
+        step=0.01,
+        label="Training ε (L∞)",
+        help="The L∞ budget of the adversarial examples trained on (images in [0, 1]).",
+    )
+    adv_steps: int = param(
+        10,
+        low=1,
+        high=100,
+        step=1,
+        label="Attack steps",
+        help="PGD steps of the inner maximisation (PGD-AT, TRADES).",
+    )
+    adv_step_size: float = param(
+        0.0,
+        low=0.0,
+        high=4.0,
+        step=0.05,
+        label="Step size (× ε; 0 = auto)",
+        help="Each inner step's length as a multiple of ε. 0 picks 1.25 for FGSM-RS "
+        "(Wong et al.) and 2.5 / steps for PGD-AT and TRADES (Madry et al.).",
+    )
+    adv_random_start: bool = param(
+        True,
+        label="Random start",
+        help="Start the inner attack from a random point of the ε-ball. FGSM without it "
+        "overfits catastrophically.",
+    )
+    adv_share: float = param(
+        1.0,
+        low=0.05,
+        high=1.0,
+        step=0.05,
+        label="Adversarial share",
+        help="Share of each batch replaced by adversarial examples (Madry et al.: all; "
+        "Goodfellow et al.: half). FGSM-RS and PGD-AT only.",
+    )
+    trades_beta: float = param(
+        6.0,
+        low=0.0,
+        high=100.0,
+        step=0.5,
+        label="TRADES β",
+        help="Weight of the robustness term KL(f(x) ‖ f(x′)); larger trades accuracy for "
+        "robustness (Zhang et al. use 6 on MNIST).",
+    )
+    eps_warmup: int = param(
+        0,
+        low=0,
+        high=200,
+        step=1,
+        label="ε warm-up epochs",
+        help="Grow the training ε linearly from 0 to its value over these first epochs.",
+    )
+    watchdog: bool = param(
+        True,
+        label="Overfitting watchdog",
+        help="Each epoch, measure PGD accuracy on a fixed training subset; when it "
+        "collapses (catastrophic overfitting), stop and keep the best epoch.",
+    )
+    temperature: float = param(
+        20.0,
+        low=1.0,
+        high=100.0,
+        step=1.0,
+        label="Temperature T",
+        help="Distillation: teacher and student are trained on softmax(logits / T); the "
+        "student is deployed at T = 1.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method == "standard" and self.noise_std > 0:
+            object.__setattr__(self, "method", "noise")  # the same training, one name
+
+    def check(self) -> None:
+        if self.method == "noise" and self.noise_std <= 0:
+            raise ValidationError(
+                "Gaussian-noise training needs an input-noise σ above 0 (set Input-noise σ)."
+            )
+        if self.method in ADVERSARIAL and self.adv_eps <= 0:
+            raise ValidationError(
+                f"{METHOD_TITLES[self.method]} needs a training ε above 0; got {self.adv_eps}."
+            )
+
+    @property
+    def adversarial(self) -> bool:
+        """Is this adversarial training (FGSM-RS, PGD-AT or TRADES)?"""
+        return self.method in ADVERSARIAL
+
+    def to_dict(self) -> dict[str, Any]:
+        """The values that change training: a method's settings appear only with it, so
+        a standard model's key does not depend on, say, the TRADES β it never used."""
+        out = super().to_dict()
+        if self.method in ("standard", "noise"):
+            out.pop("method")  # implied by noise_std (and keeps keys of older runs)
+        for name in OPTIONAL_FIELDS:
+            if name not in METHOD_FIELDS[self.method]:
+                out.pop(name)
+        return out
+
+    @classmethod
+    def method_fields(cls, method: str) -> tuple[str, ...]:
+        """The recipe fields a training method reads (forms show only these with it)."""
+        return METHOD_FIELDS[method]
 
 
 def predict_logits(
@@ -108,6 +258,26 @@ def evaluate(
     return loss, acc
 
 
+LossFn = Callable[
+    [nn.Module, torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+]
+"""``(model, x, y, epoch) -> (loss, logits, labels)``: one batch's training loss, and the
+logits (one row per input of the batch) and labels its training accuracy is counted on.
+The model is in train mode when it is called and is put back in train mode after."""
+
+
+class EpochMonitor(Protocol):
+    """Watches training once per epoch (robust accuracy, the overfitting watchdog)."""
+
+    def after_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any]:
+        """Extra columns for this epoch's row; ``{"stop": True, ...}`` ends training."""
+        ...
+
+    def finish(self, model: nn.Module, rows: list[dict[str, Any]]) -> None:
+        """After the last epoch: may restore an earlier epoch's weights and mark its row."""
+        ...
+
+
 def fit(
     model: nn.Module,
     dataset: Dataset,
@@ -117,7 +287,11 @@ def fit(
     progress: ProgressFn | None = None,
     batch_hook: BatchHook | None = None,
 ) -> pd.DataFrame:
-    """Train ``model`` in place and return one row per epoch.
+    """Train ``model`` in place by ``recipe`` (its method included) and return one row per
+    epoch.
+
+    Standard and Gaussian-noise training run here; adversarial training and defensive
+    distillation run in :mod:`robustcore.defenses.training` (same loop, their own loss).
 
     Args:
         model: the network (on any device; moved to ``device``).
@@ -127,21 +301,52 @@ def fit(
             or model stealing from a probability API): the loss is then the cross-entropy
             to those probabilities and the training accuracy counts agreement with their
             argmax.
-        recipe: optimiser settings, epochs, seed and augmentation.
+        recipe: optimiser settings, epochs, seed, augmentation and training method.
         device: where to compute; whole batches are moved there once per step.
         progress: called as ``progress(fraction, message)``; it may raise to cancel
             (the job runner's ``JobCancelled``), which stops training at once.
         batch_hook: optional ``(model, x, y) -> (x, y)`` applied to each batch before the
-            step (adversarial training, for example). It runs with the model in train mode.
+            step. It runs with the model in train mode.
 
     Returns:
-        DataFrame with columns epoch, train_loss, train_acc, test_loss, test_acc, seconds.
+        DataFrame with columns epoch, train_loss, train_acc, test_loss, test_acc, seconds
+        (training time of the epoch, without evaluation), and for defended models the
+        monitor's columns (see :func:`robustcore.defenses.training.fit_defended`).
     """
+    if recipe.method not in ("standard", "noise"):
+        from ..defenses.training import fit_defended
+
+        if batch_hook is not None:
+            raise ValidationError("A batch hook cannot be combined with a training method.")
+        return fit_defended(model, dataset, recipe, device=device, progress=progress)
+    return run_epochs(
+        model, dataset, recipe, device=device, progress=progress, batch_hook=batch_hook
+    )
+
+
+def run_epochs(
+    model: nn.Module,
+    dataset: Dataset,
+    recipe: TrainRecipe,
+    *,
+    device: torch.device,
+    progress: ProgressFn | None = None,
+    batch_hook: BatchHook | None = None,
+    loss_fn: LossFn | None = None,
+    monitor: EpochMonitor | None = None,
+    y_train: torch.Tensor | None = None,
+    phase: str = "",
+) -> pd.DataFrame:
+    """The training loop under :func:`fit`: ``loss_fn`` replaces the cross-entropy (a
+    defense's loss), ``monitor`` is asked after each epoch, ``y_train`` replaces the
+    dataset's training labels (soft labels), ``phase`` labels the rows (distillation's
+    teacher and student)."""
     seed_everything(recipe.seed)
     gen = torch.Generator(device=device)
     gen.manual_seed(recipe.seed)
     model.to(device)
-    x_train, y_train = dataset.x_train, dataset.y_train
+    x_train = dataset.x_train
+    y_train = dataset.y_train if y_train is None else y_train
     if recipe.train_size and recipe.train_size < x_train.shape[0]:
         x_train, y_train = x_train[: recipe.train_size], y_train[: recipe.train_size]
     x_train = x_train.to(device)
@@ -156,9 +361,10 @@ def fit(
     n = x_train.shape[0]
     steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
     total = recipe.epochs * steps_per_epoch
-    rows = []
+    rows: list[dict[str, Any]] = []
     step = 0
     report_every = max(1, steps_per_epoch // 10)
+    label = f"{phase}: " if phase else ""
     for epoch in range(1, recipe.epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -174,17 +380,23 @@ def fit(
             if batch_hook is not None:
                 xb, yb = batch_hook(model, xb, yb)
                 model.train()
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+            if loss_fn is None:
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                acc_y = yb
+            else:
+                loss, logits, acc_y = loss_fn(model, xb, yb, epoch)
+                model.train()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             loss_sum += loss.detach() * xb.shape[0]
-            hard = yb.argmax(1) if yb.ndim > 1 else yb
+            hard = acc_y.argmax(1) if acc_y.ndim > 1 else acc_y
             correct += (logits.detach().argmax(1) == hard).sum()
             step += 1
             if progress is not None and (step % report_every == 0 or step == total):
-                progress(step / total, f"epoch {epoch}/{recipe.epochs}")
+                progress(step / total, f"{label}epoch {epoch}/{recipe.epochs}")
+        seconds = time.perf_counter() - t0
         train_loss = (loss_sum / n).item()
         if not math.isfinite(train_loss):
             from ..errors import ModelError
@@ -194,15 +406,25 @@ def fit(
                 f"Lower the learning rate (now {recipe.lr})."
             )
         test_loss, test_acc = evaluate(model, dataset.x_test, dataset.y_test, device=device)
-        rows.append(
-            {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_acc": (correct / n).item(),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "seconds": time.perf_counter() - t0,
-            }
-        )
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_acc": (correct / n).item(),
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "seconds": seconds,
+        }
+        if phase:
+            row["phase"] = phase
+        stop = False
+        if monitor is not None:
+            extra = monitor.after_epoch(model, epoch)
+            stop = bool(extra.pop("stop", False))
+            row.update(extra)
+        rows.append(row)
+        if stop:
+            break
+    if monitor is not None:
+        monitor.finish(model, rows)
     model.eval()
     return pd.DataFrame(rows)

@@ -53,7 +53,7 @@ class ZooEntry:
     recipe: dict[str, Any]
     extra: dict[str, Any]
     history: pd.DataFrame
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     from_cache: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -202,13 +202,7 @@ def train_entry(
         t0 = time.perf_counter()
         history = fit(model, ds, recipe, device=device, progress=progress, batch_hook=batch_hook)
         seconds = time.perf_counter() - t0
-        last = history.iloc[-1]
-        metrics = {
-            "train_acc": float(last["train_acc"]),
-            "test_acc": float(last["test_acc"]),
-            "test_loss": float(last["test_loss"]),
-            "train_seconds": seconds,
-        }
+        metrics = history_metrics(history, seconds)
         from ..versions import library_versions
 
         meta = {
@@ -250,6 +244,27 @@ def train_entry(
     )
     _remember(key, device, entry)
     return entry
+
+
+def history_metrics(history: pd.DataFrame, seconds: float) -> dict[str, Any]:
+    """The zoo's headline numbers from a training history: those of the epoch whose
+    weights were kept (the last one, unless the overfitting watchdog kept an earlier one),
+    with the watchdog's decision and the per-epoch robust accuracy where there is one."""
+    kept = history[history["kept"].astype(bool)] if "kept" in history else history
+    row = (kept if len(kept) else history).iloc[-1]
+    metrics: dict[str, Any] = {
+        "train_acc": float(row["train_acc"]),
+        "test_acc": float(row["test_acc"]),
+        "test_loss": float(row["test_loss"]),
+        "train_seconds": seconds,
+        "kept_epoch": int(row["epoch"]),
+        "epochs_run": int(history["epoch"].iloc[-1]),
+    }
+    if "robust_acc" in history:
+        metrics["robust_acc"] = float(row["robust_acc"])
+    events = [e for e in history.get("event", pd.Series(dtype=str)).tolist() if e]
+    metrics["watchdog"] = events[-1] if events else ""
+    return metrics
 
 
 def train(
