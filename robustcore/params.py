@@ -302,16 +302,24 @@ class Configurable:
         return dataclasses.replace(self, **changes)
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "") -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, cls: type, *, prefix: str = "", defaults: Any = None
+) -> None:
     """Add one ``--flag`` per declared parameter of ``cls`` to an argparse parser.
 
-    A nested configurable's parameters become ``--field.param`` flags; a list parameter
-    takes comma-separated values (``--eps 0,0.1,0.2``); an optional one accepts ``none``.
+    A nested configurable's parameters become ``--field.param`` flags (their help shows
+    the nested field's own default, e.g. 40 PGD steps where the experiment declares so); a
+    list parameter takes comma-separated values (``--eps 0,0.1,0.2``); an optional one
+    accepts ``none``. ``defaults`` is an instance whose values are shown as the defaults.
     """
     for info in describe(cls):
         if info.nested is not None:
-            add_arguments(parser, info.nested, prefix=f"{prefix}{info.name}.")
+            add_arguments(
+                parser, info.nested, prefix=f"{prefix}{info.name}.", defaults=info.default
+            )
             continue
+        if defaults is not None:
+            info = dataclasses.replace(info, default=getattr(defaults, info.name))
         flag = "--" + prefix + info.name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": prefix + info.name, "default": None}
         many = info.many and info.default is not None
@@ -340,8 +348,8 @@ def namespace_values(cls: type, ns: argparse.Namespace, *, prefix: str = "") -> 
     for p in describe(cls):
         if p.nested is not None:
             sub = namespace_values(p.nested, ns, prefix=f"{prefix}{p.name}.")
-            if sub:
-                values[p.name] = sub
+            if sub:  # flags change the nested field's own default, not its class's
+                values[p.name] = {**p.default.to_dict(), **sub}
             continue
         got = getattr(ns, prefix + p.name, None)
         if got is not None:

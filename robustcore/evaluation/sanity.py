@@ -9,6 +9,9 @@ whose ``message`` the UI shows as a warning when ``status == "warn"``:
 * **reaches chance**: with an unbounded budget (any input allowed) accuracy must fall to
   chance or below; if not, the gradients are masked or the attack is broken;
 * **iterative beats single-step**: PGD must be at least as strong as FGSM at the same ε;
+* **black-box not stronger than white-box**: an attack that sees only outputs (a transfer
+  attack from a surrogate, say) must not beat one that sees the gradients; if it does, the
+  white-box gradients are masked;
 * **converged**: doubling PGD's steps, or adding restarts, must move robust accuracy by
   less than about 2 points; otherwise the reported number is not a stable upper bound.
 """
@@ -199,6 +202,36 @@ def check_converged(
     moved = "lowers" if drop > 0 else "raises" if drop < 0 else "leaves"
     amount = f" by {abs(drop):.1%}" if drop else " unchanged"
     return SanityCheck(name, "pass", f"Converged: more effort {moved} accuracy{amount} ({detail})")
+
+
+def check_whitebox_beats_blackbox(
+    whitebox_success: float,
+    blackbox_success: float,
+    n: int,
+    *,
+    whitebox: str = "white-box PGD",
+    blackbox: str = "black-box transfer",
+    eps: float | None = None,
+) -> SanityCheck:
+    """A white-box attack must be at least as successful as a black-box one at the same
+    budget (success rates on the same ``n`` inputs)."""
+    at = f" at ε={eps:g}" if eps is not None else ""
+    name = "White-box at least as strong as black-box"
+    if blackbox_success - whitebox_success > noise_tolerance(whitebox_success, n, floor=0.05):
+        return SanityCheck(
+            name,
+            "warn",
+            f"{blackbox.capitalize()} fools {blackbox_success:.1%} of the inputs{at}, "
+            f"{whitebox} only {whitebox_success:.1%}. An attacker who knows less should never "
+            "do better: the model's gradients are masked, and its apparent robustness is "
+            "not real.",
+        )
+    return SanityCheck(
+        name,
+        "pass",
+        f"{whitebox.capitalize()} ({whitebox_success:.1%}){at} is at least as strong as "
+        f"{blackbox} ({blackbox_success:.1%}).",
+    )
 
 
 def checks_table(checks: list[SanityCheck]) -> pd.DataFrame:

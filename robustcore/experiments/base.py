@@ -141,6 +141,18 @@ class Target:
         assert self.recipe is not None and self.arch is not None
         return Target.zoo(self.arch, self.recipe.replace(**changes))
 
+    @property
+    def defended(self) -> bool:
+        """A zoo model trained with a defense (its recipe's method is not standard)."""
+        return self.recipe is not None and self.recipe.defended
+
+    def undefended(self) -> Target:
+        """The same architecture and recipe with standard training (a zoo target)."""
+        if self.source != "zoo":
+            raise ValidationError("Only a model trained by recipe has an undefended twin.")
+        assert self.recipe is not None and self.arch is not None
+        return Target.zoo(self.arch, self.recipe.undefended())
+
     def resolve(self, dataset: Dataset, progress: ProgressFn | None = None) -> nn.Module:
         """The model itself: the uploaded one, or the zoo's (trained now if it is new)."""
         if self.source == "upload":
@@ -161,7 +173,8 @@ class Target:
         if self.source == "upload":
             return f"uploaded model {self.fingerprint}"
         assert self.recipe is not None
-        return f"{self.arch} ({self.recipe.epochs} epochs, seed {self.recipe.seed})"
+        how = f", {self.recipe.describe_method()}" if self.recipe.defended else ""
+        return f"{self.arch} ({self.recipe.epochs} epochs, seed {self.recipe.seed}{how})"
 
 
 # -- typed results ----------------------------------------------------------------------------

@@ -17,4 +17,6 @@ MODULES: tuple[str, ...] = (
     "model_extraction",
     "postprocessing",
     "query_limitation",
+    "adversarial_training",
+    "defensive_distillation",
 )

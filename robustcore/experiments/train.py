@@ -94,6 +94,16 @@ class TrainResult(ExperimentResult):
         """The model's key in the zoo (``None`` for an uploaded model)."""
         return self._metric("zoo_key")
 
+    @property
+    def method_label(self) -> str | None:
+        """How the model was trained, in a few words (``None`` for an uploaded model)."""
+        return self._metric("method_label")
+
+    @property
+    def watchdog(self) -> str:
+        """The overfitting watchdog's decision, if it stopped training ("" otherwise)."""
+        return str(self._metric("watchdog", "") or "")
+
     def history(self) -> pd.DataFrame | None:
         """Loss and accuracy per epoch (training and test set), or ``None`` for uploads."""
         return self._table("history") if self._has_table("history") else None
@@ -138,6 +148,10 @@ class Train(Experiment):
                     "train_accuracy": entry.metrics["train_acc"],
                     "train_seconds": entry.metrics["train_seconds"],
                     "zoo_key": entry.key,
+                    "method": self.target.recipe.method,
+                    "method_label": self.target.recipe.describe_method(),
+                    "watchdog": entry.metrics.get("watchdog", ""),
+                    "kept_epoch": entry.metrics.get("kept_epoch"),
                 }
             )
             result.tables["history"] = entry.history

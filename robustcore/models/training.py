@@ -209,6 +209,28 @@ class TrainRecipe(Configurable):
             )
 
     @property
+    def defended(self) -> bool:
+        """Is any defense trained in (noise, adversarial training, distillation)?"""
+        return self.method != "standard"
+
+    def undefended(self) -> TrainRecipe:
+        """The same recipe with standard training: the model a defense is compared with."""
+        return self.replace(method="standard", noise_std=0.0)
+
+    def describe_method(self) -> str:
+        """The method and its settings in a few words (legends, labels, reports)."""
+        m = self.method
+        if m == "standard":
+            return "standard training"
+        if m == "noise":
+            return f"Gaussian noise σ={self.noise_std:g}"
+        if m == "distillation":
+            return f"distillation T={self.temperature:g}"
+        short = {"fgsm_rs": "FGSM-RS", "pgd_at": f"PGD-AT ({self.adv_steps} steps)"}
+        name = short.get(m, f"TRADES β={self.trades_beta:g} ({self.adv_steps} steps)")
+        return f"{name} ε={self.adv_eps:g}"
+
+    @property
     def adversarial(self) -> bool:
         """Is this adversarial training (FGSM-RS, PGD-AT or TRADES)?"""
         return self.method in ADVERSARIAL

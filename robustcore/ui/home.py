@@ -45,6 +45,14 @@ def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
     """Draw everything the Home page shows about the current model."""
     st.subheader(f"Current model: {ref.label}")
     _metrics_row(result, ds)
+    if result.method_label:
+        st.caption(
+            f"Trained by **{result.method_label}**; the whole recipe is under *Reproduce & "
+            "download*. Defended models are trained on the Adversarial training page or "
+            "with the sidebar's *Training method*."
+        )
+    if result.watchdog:
+        st.warning(f"**Watchdog** — {result.watchdog}")
     tabs = st.tabs(
         [
             "Training curves",

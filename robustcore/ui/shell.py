@@ -31,6 +31,8 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
         ("pages/model_extraction.py", "Model extraction", ":material/content_copy:"),
     ],
     "Defenses": [
+        ("pages/adversarial_training.py", "Adversarial training", ":material/fitness_center:"),
+        ("pages/defensive_distillation.py", "Defensive distillation", ":material/thermostat:"),
         ("pages/postprocessing.py", "Postprocessing & ensembles", ":material/filter_alt:"),
         (
             "pages/poisoning_sanitization.py",

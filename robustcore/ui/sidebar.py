@@ -12,10 +12,11 @@ from ..errors import RobustcoreError
 from ..experiments import Target
 from ..experiments.train import Train
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
+from ..models.training import METHOD_TITLES, METHODS, OPTIONAL_FIELDS
 from ..models.zoo import load_torchscript, load_user_weights
 from ..runs import get_runner, spec_key
 from . import jobs, state
-from .forms import param_form
+from .forms import param_values
 
 UPLOAD = "__upload__"
 MAX_UPLOAD_MB = 200
@@ -105,6 +106,57 @@ def _describe(ds: Dataset) -> None:
     st.caption(f"{text} · {ds.num_classes} classes · input {'×'.join(map(str, ds.input_shape))}")
 
 
+METHOD_NOTES = {
+    "standard": "Plain cross-entropy training: the undefended baseline.",
+    "noise": "Gaussian noise of σ on every training input: robustness to random noise, "
+    "not to adversarial perturbations.",
+    "fgsm_rs": "Wong et al. 2020: one FGSM step from a random start per batch (about 2× "
+    "the time of standard training). The watchdog guards against catastrophic overfitting.",
+    "pgd_at": "Madry et al. 2018: trains on PGD examples (about steps + 1 times the time "
+    "of standard training).",
+    "trades": "Zhang et al. 2019: cross-entropy plus β · KL(f(x) ‖ f(x′)) (about steps + 2 "
+    "times the time of standard training).",
+    "distillation": "Papernot et al. 2016: a teacher and a student at temperature T (2× "
+    "the time). Known to mask gradients, not to make the model robust.",
+}
+GENERAL_FIELDS = tuple(
+    p.name for p in TrainRecipe.params() if p.name not in ("method", *OPTIONAL_FIELDS, "noise_std")
+)
+"""The recipe settings every method shares (the "Training recipe" expander)."""
+
+
+def recipe_controls(
+    key: str, values: dict[str, Any] | None, method_default: str
+) -> TrainRecipe | None:
+    """The training method with its own settings, and the shared recipe in an expander;
+    the recipe, or ``None`` after showing what is wrong with it."""
+    values = dict(values or {})
+    method = st.selectbox(
+        "Training method",
+        list(METHODS),
+        index=list(METHODS).index(method_default) if method_default in METHODS else 0,
+        format_func=METHOD_TITLES.get,
+        key=f"{key}_method",
+        help="How the model is trained: standard, or with a defense. A defended model is a "
+        "model like any other: every page can attack it.",
+    )
+    st.caption(METHOD_NOTES[method])
+    chosen = param_values(
+        TrainRecipe, key=key, values=values, only=TrainRecipe.method_fields(method)
+    )
+    with st.expander("Training recipe"):
+        general = param_values(TrainRecipe, key=key, values=values, only=GENERAL_FIELDS)
+    chosen = {**general, **chosen}  # (``general`` also carries the kept method values)
+    chosen["method"] = method
+    if method != "noise":
+        chosen["noise_std"] = 0.0
+    try:
+        return TrainRecipe.from_dict(chosen)
+    except RobustcoreError as exc:
+        st.error(str(exc))
+        return None
+
+
 def _train_controls(ds: Dataset) -> None:
     archs = compatible_architectures(ds.modality, ds.input_shape)
     arch = st.selectbox(
@@ -117,21 +169,40 @@ def _train_controls(ds: Dataset) -> None:
     )
     _keep(f"arch.{ds.name}", arch)
     st.caption(ARCHITECTURES[arch].description)
-    with st.expander("Training recipe"):
-        recipe = param_form(
-            TrainRecipe, key="rc_recipe", values=st.session_state.get(_KEEP + "recipe")
-        )
+    kept = st.session_state.get(_KEEP + "recipe")
+    recipe = recipe_controls("rc_recipe", kept, st.session_state.get(_KEEP + "method", "standard"))
     if recipe is None:
         return
     _keep("recipe", recipe.to_dict())
+    _keep("method", recipe.method)
     if st.button("Train / load model", type="primary", key="rc_train", width="stretch"):
-        jobs.start_experiment("model", Train().on(Target.zoo(arch, recipe)), ds)
-        st.session_state["rc_pending"] = {
-            "source": "zoo",
-            "arch": arch,
-            "dataset": ds.name,
-            "recipe": recipe.to_dict(),
-        }
+        start_model(ds, arch, recipe)
+
+
+def start_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
+    """Train (or load from the zoo) ``arch`` by ``recipe`` and make it the current model
+    once done (the sidebar finishes it on the next run)."""
+    jobs.start_experiment("model", Train().on(Target.zoo(arch, recipe)), ds)
+    st.session_state["rc_pending"] = {
+        "source": "zoo",
+        "arch": arch,
+        "dataset": ds.name,
+        "recipe": recipe.to_dict(),
+    }
+
+
+def use_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
+    """Make a zoo model the current one from a page ("Use as current model"): the sidebar's
+    controls are set to its architecture and recipe, and the page is run again."""
+    _keep("source", "zoo")
+    _keep(f"arch.{ds.name}", arch)
+    _keep("recipe", recipe.to_dict())
+    _keep("method", recipe.method)
+    for k in list(st.session_state):
+        if isinstance(k, str) and (k.startswith("rc_recipe") or k in ("rc_arch", "rc_source")):
+            del st.session_state[k]
+    start_model(ds, arch, recipe)
+    st.rerun()
 
 
 def _upload_controls(ds: Dataset, source: str) -> None:

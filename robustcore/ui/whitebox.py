@@ -18,6 +18,8 @@ from .downloads import download_json, download_table
 from .forms import param_values
 
 SAME_MODEL = "the same model"
+UNDEFENDED = "undefended"
+UNDEFENDED_TITLE = "the undefended model (same recipe, standard training)"
 SLOTS = ("wb.a", "wb.b")
 WHAT_IF = " · what-if"
 
@@ -69,14 +71,27 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
         )
         sanity = t3.checkbox("Sanity checks", value=True, key="wb_sanity", help=info["sanity"].help)
         attack_settings = param_values(WhiteBox, key="wb_a", only=("pgd", "cw"))
-        with st.expander("What-if: a second configuration on the same chart"):
-            compare = st.checkbox("Compare with a second configuration", key="wb_compare")
+        defended = target.defended
+        with st.expander("What-if: a second configuration on the same chart", expanded=defended):
+            compare = st.checkbox(
+                "Compare with a second configuration",
+                value=defended,
+                key=f"wb_compare_{defended}",
+                help="For a defended model this is on by default: the same attacks on the "
+                "undefended model show what the defense buys.",
+            )
             archs = compatible_architectures(ds.modality, ds.input_shape)
+            options = [SAME_MODEL, *[a for a in archs if a != target.arch]]
+            if defended:
+                options.insert(0, UNDEFENDED)
             other = st.selectbox(
                 "Model",
-                [SAME_MODEL, *[a for a in archs if a != target.arch]],
-                key="wb_b_model",
-                help="Another architecture is trained from the zoo with the same recipe.",
+                options,
+                key=f"wb_b_model_{defended}",
+                format_func=lambda o: {UNDEFENDED: UNDEFENDED_TITLE}.get(o, o),
+                help="The undefended twin (same recipe, standard training), or another "
+                "architecture trained from the zoo with the same recipe. Against the "
+                "undefended twin the same attack settings as above are used.",
             )
             what_if = param_values(
                 WhiteBox,
@@ -102,6 +117,11 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
         return None
     b = None
     if compare:
+        if other == UNDEFENDED:
+            b = experiment.build(WhiteBox, {**common, **attack_settings}, target.undefended())
+            if b is None:
+                return None
+            return a, b
         b_target = target if other == SAME_MODEL else target.with_arch(other)
         b = experiment.build(WhiteBox, {**common, **what_if}, b_target)
         if b is None:
@@ -111,6 +131,9 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
 
 def describe_change(a: WhiteBox, b: WhiteBox) -> str:
     """What the what-if changes, in a few words (its legend suffix)."""
+    if a.target is not None and b.target is not None and a.target.defended:
+        if b.target == a.target.undefended():
+            return "undefended"
     if a.target != b.target and b.target is not None:
         return b.target.arch or "another model"
     da, db = a.to_dict(), b.to_dict()

@@ -193,31 +193,53 @@ def confusion_matrix_figure(
 
 
 def training_curves(history: pd.DataFrame, *, title: str = "Training curves") -> go.Figure:
-    """Loss and accuracy per epoch for the training and test sets, side by side."""
+    """Loss and accuracy per epoch for the training and test sets, side by side.
+
+    A distilled model's history has a ``phase`` column (teacher, then student): each phase
+    gets its own lines (the teacher's dotted). An adversarially trained model's has
+    ``robust_acc``: PGD accuracy on held-out images, drawn on the accuracy panel.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    for i, (split, name) in enumerate((("train", "training set"), ("test", "test set"))):
-        color = PALETTE[i]
+    phases = list(history["phase"].unique()) if "phase" in history else [""]
+    for phase in phases:
+        h = history[history["phase"] == phase] if phase else history
+        dash = "dot" if phase == "teacher" else "solid"
+        for i, (split, name) in enumerate((("train", "training set"), ("test", "test set"))):
+            color = PALETTE[i]
+            label = f"{name} ({phase})" if phase else name
+            fig.add_trace(
+                go.Scatter(
+                    x=h["epoch"],
+                    y=h[f"{split}_loss"],
+                    name=label,
+                    mode="lines+markers",
+                    line={"color": color, "dash": dash},
+                    legendgroup=f"{split}{phase}",
+                ),
+                row=1,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=h["epoch"],
+                    y=h[f"{split}_acc"],
+                    name=label,
+                    mode="lines+markers",
+                    line={"color": color, "dash": dash},
+                    legendgroup=f"{split}{phase}",
+                    showlegend=False,
+                ),
+                row=1,
+                col=2,
+            )
+    if "robust_acc" in history:
         fig.add_trace(
             go.Scatter(
                 x=history["epoch"],
-                y=history[f"{split}_loss"],
-                name=name,
+                y=history["robust_acc"],
+                name=f"PGD-10 on {int(history['robust_n'].iloc[0])} test images",
                 mode="lines+markers",
-                line={"color": color},
-                legendgroup=split,
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=history["epoch"],
-                y=history[f"{split}_acc"],
-                name=name,
-                mode="lines+markers",
-                line={"color": color},
-                legendgroup=split,
-                showlegend=False,
+                line={"color": PALETTE[2]},
             ),
             row=1,
             col=2,

@@ -30,16 +30,18 @@ from .adversarial import (
     pgd_examples,
     trades_loss,
 )
-from .distillation import fit_distilled
+from .distillation import LogitsDividedBy, fit_distilled, input_gradient_norms
 from .monitor import RobustMonitor
 
 __all__ = [
     "AdversarialLoss",
+    "LogitsDividedBy",
     "RobustMonitor",
     "epsilon_schedule",
     "fgsm_rs_examples",
     "fit_defended",
     "fit_distilled",
+    "input_gradient_norms",
     "pgd_examples",
     "trades_loss",
 ]

@@ -100,3 +100,39 @@ def fit_distilled(
     hist_t["kept"] = False
     hist_s["kept"] = True
     return pd.concat([hist_t, hist_s], ignore_index=True)
+
+
+class LogitsDividedBy(nn.Module):
+    """``model``'s logits divided by ``temperature``: the adaptive attacker's view of a
+    distilled model (Carlini & Wagner 2016). Same predictions, but the softmax is no
+    longer saturated, so the cross-entropy's gradient is usable again."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"The temperature must be positive, got {temperature}.")
+        self.model = model
+        self.temperature = float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) / self.temperature
+
+
+def input_gradient_norms(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512
+) -> torch.Tensor:
+    """L2 norm of the cross-entropy's gradient with respect to each input (on the CPU).
+    On a distilled model at high T most are exactly 0: the softmax saturates in float32."""
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                loss = F.cross_entropy(model(xb), y[i : i + batch_size], reduction="sum")
+                (g,) = torch.autograd.grad(loss, xb)
+            out.append(g.flatten(1).norm(dim=1).cpu())
+    finally:
+        model.train(was)
+    return torch.cat(out) if out else torch.zeros(0)

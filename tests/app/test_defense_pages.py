@@ -1,0 +1,90 @@
+"""AppTest: the sidebar's training method, and the Adversarial training and Defensive
+distillation pages (small settings on a fast MLP so that the tests stay short)."""
+
+from __future__ import annotations
+
+from helpers.apptest import new_app, run_until
+
+
+def _with_model(arch: str = "mlp", method: str | None = None, **fields):
+    """A session with a model trained from the sidebar (optionally by a defended method)."""
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True
+    at.run()
+    at.sidebar.selectbox(key="rc_arch").set_value(arch).run()
+    if method is not None:
+        at.sidebar.selectbox(key="rc_recipe_method").set_value(method).run()
+        for name, value in fields.items():
+            at.sidebar.slider(key=f"rc_recipe.{name}").set_value(value).run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(
+        at,
+        lambda a: any("Current model" in s.value and arch in s.value for s in a.sidebar.success),
+        timeout=300,
+    )
+    assert not at.exception
+    return at
+
+
+def test_sidebar_training_method_shows_its_settings_and_trains_a_defended_model():
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True
+    at.run()
+    method = at.sidebar.selectbox(key="rc_recipe_method")
+    assert method.value == "standard"
+    assert "FGSM-RS" in " ".join(method.options) or "fgsm_rs" in method.options
+    keys = {w.key for w in at.sidebar.slider}
+    assert "rc_recipe.adv_eps" not in keys  # standard training has no ε
+    at.sidebar.selectbox(key="rc_arch").set_value("mlp").run()
+    method.set_value("fgsm_rs").run()
+    keys = {w.key for w in at.sidebar.slider}
+    assert {"rc_recipe.adv_eps", "rc_recipe.adv_share"} <= keys
+    assert "rc_recipe.trades_beta" not in keys
+    at.sidebar.slider(key="rc_recipe.adv_eps").set_value(0.1).run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, lambda a: any("FGSM-RS" in s.value for s in a.sidebar.success), timeout=300)
+    # The Home page says how the model was trained and draws the robust accuracy per epoch.
+    assert any("FGSM-RS ε=0.1" in c.value for c in at.caption)
+    assert not at.exception
+
+
+def test_adversarial_training_page_beats_the_undefended_model_and_makes_it_current():
+    at = _with_model()
+    at.switch_page("pages/adversarial_training.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Adversarial training"
+    assert at.radio(key="at_method").value == "fgsm_rs"
+    at.slider(key="at_def_fgsm_rs.epochs").set_value(3)
+    at.number_input(key="at_eval.n").set_value(100)
+    at.checkbox(key="at_eval.cw").uncheck()
+    at.number_input(key="at_eval.pgd.steps").set_value(10)
+    at.button(key="FormSubmitter:at_form-Train and attack").click()
+    run_until(at, lambda a: any("PGD accuracy at ε" in m.label for m in a.metric), timeout=400)
+    assert len(at.get("plotly_chart")) == 2  # training curves, accuracy against ε
+    sweep = at.dataframe[1].value
+    at_eps = sweep[sweep["eps"] == 0.1].set_index("model")["accuracy"]
+    # MLP, 3 epochs FGSM-RS at ε = 0.1 vs standard, PGD-10 on 100 images: see the test's
+    # entry in bench/threshold_spread.py for the spread over seeds.
+    assert at_eps["defended"] > at_eps["undefended"] + 0.1, at_eps
+    at.button(key="at_use").click()
+    run_until(at, lambda a: any("FGSM-RS" in s.value for s in a.sidebar.success), timeout=120)
+    assert not at.exception
+
+
+def test_distillation_page_shows_masking_and_the_adaptive_attack():
+    at = _with_model()
+    at.switch_page("pages/defensive_distillation.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Defensive distillation"
+    at.text_input(key="dist.temperatures").set_value("1, 100")
+    at.number_input(key="dist.n").set_value(100)
+    at.checkbox(key="dist.cw").uncheck()
+    at.button(key="FormSubmitter:dist.form-Distil and attack").click()
+    run_until(at, lambda a: any("Adaptive PGD" in m.label for m in a.metric), timeout=400)
+    assert len(at.get("plotly_chart")) == 2
+    assert any("gradient masking" in e.value for e in at.error)  # the verdict
+    table = at.dataframe[0].value
+    naive = table[table["attack"].str.contains("naive")].set_index("temperature")["success_rate"]
+    adaptive = table[table["attack"].str.contains("adaptive")].set_index("temperature")
+    assert naive[100.0] < naive[1.0] - 0.3, naive
+    assert adaptive["success_rate"][100.0] > 0.9
