@@ -1201,6 +1201,88 @@ def section_scorecard() -> None:
         add(test, "membership AUC", "in (0.3, 0.8)", s, res.membership_auc)
 
 
+def section_defenses() -> None:
+    """test_defended_training (MLP, 3 epochs), the Adversarial training and Defensive
+    distillation pages (AppTest, MLP) and the defenses e2e test (default CNN)."""
+    from robustcore.defenses.training import input_gradient_norms
+    from robustcore.defenses.training.checks import pgd_accuracy, pgd_success, train_small
+    from robustcore.experiments.adversarial_training import AdversarialTraining
+    from robustcore.experiments.defensive_distillation import (
+        ADAPTIVE,
+        NAIVE,
+        DefensiveDistillation,
+    )
+    from robustcore.experiments.whitebox import WhiteBox
+
+    small = {"epochs": 3, "batch_size": 64}
+    unit = "unit/test_defended_training::"
+    for s in seeds():
+        acc = {}
+        for method in ("standard", "fgsm_rs", "pgd_at", "trades"):
+            r = TrainRecipe(method=method, adv_eps=0.1, adv_steps=5, seed=s, **small)
+            acc[method] = pgd_accuracy(train_small(DS, r)[0], DS, eps=0.1)
+        test = unit + "test_each_adversarial_trainer_beats_standard_training..."
+        add(test, "standard: PGD-10 accuracy at ε=0.1", "(reference)", s, acc["standard"])
+        for method in ("fgsm_rs", "pgd_at", "trades"):
+            add(test, f"{method} - standard", "> 0.05", s, acc[method] - acc["standard"])
+        model, _ = train_small(
+            DS, TrainRecipe(method="distillation", temperature=100, seed=s, **small)
+        )
+        x, y = DS.x_test[:300], DS.y_test[:300]
+        test = unit + "test_distillation_masks_gradients_and_the_adaptive_attack_breaks_it"
+        zero = float((input_gradient_norms(model, x, y) == 0).float().mean())
+        add(test, "share of zero gradients (T=100)", "> 0.5", s, zero)
+        add(test, "naive PGD success (T=100, ε=0.3)", "< 0.5", s, pgd_success(model, DS, eps=0.3))
+        add(
+            test,
+            "adaptive PGD success (T=100, ε=0.3)",
+            "> 0.95",
+            s,
+            pgd_success(model, DS, eps=0.3, temperature=100),
+        )
+
+        # The Adversarial training page's AppTest: MLP session model, FGSM-RS 3 epochs.
+        session = Target.zoo("mlp", TrainRecipe(seed=s))
+        exp = AdversarialTraining.for_target(
+            session, defense={"epochs": 3}, n=100, cw=False, pgd={"steps": 10, "restarts": 2}
+        )
+        res = typed(exp)
+        sweep = res.sweep()
+        at = sweep[sweep["eps"] == 0.1].set_index("model")["accuracy"]
+        test = "app/test_defense_pages::test_adversarial_training_page_beats_the_undefended..."
+        add(
+            test,
+            "defended - undefended PGD accuracy at ε=0.1",
+            "> 0.1",
+            s,
+            at["defended"] - at["undefended"],
+        )
+
+        # The Defensive distillation page's AppTest: MLP, T = 1 and 100, 100 images, no C&W.
+        res = typed(DefensiveDistillation(temperatures=(1.0, 100.0), n=100, cw=False).on(session))
+        test = "app/test_defense_pages::test_distillation_page_shows_masking..."
+        drop = res.success_at(NAIVE, 1.0) - res.success_at(NAIVE, 100.0)
+        add(test, "naive success T=1 - T=100", "> 0.3", s, drop)
+        add(test, "adaptive success at T=100", "> 0.9", s, res.success_at(ADAPTIVE, 100.0))
+        add(test, "a sanity check warns (1 = yes)", "== 1", s, float(res.masked))
+
+        # The e2e test: the default CNN and its FGSM-RS twin (the page's defaults, 5 epochs,
+        # ε = 0.1), then the White-box page (FGSM, PGD-10 and C&W; ε grid 0, 0.1).
+        default = Target.zoo("small_cnn", TrainRecipe(seed=s))
+        defended = Target.zoo("small_cnn", AdversarialTraining.for_target(default).defense)
+        wb = {"eps": (0.0, 0.1), "attacks": ("fgsm", "pgd")}
+        ours = typed(WhiteBox.for_dataset(DS, **wb).on(defended)).accuracy_at_max()["PGD"]
+        theirs = typed(WhiteBox.for_dataset(DS, **wb).on(default)).accuracy_at_max()["PGD"]
+        test = "e2e/test_defenses_e2e::test_adversarially_trained_model_beats_the_undefended..."
+        add(
+            test,
+            "defended - undefended PGD accuracy at ε=0.1 (points)",
+            "> 20",
+            s,
+            100 * (ours - theirs),
+        )
+
+
 SECTIONS: dict[str, Callable[[], None]] = {
     "models": section_models,
     "poisoning": section_poisoning,
@@ -1215,6 +1297,7 @@ SECTIONS: dict[str, Callable[[], None]] = {
     "transfer": section_transfer,
     "query_limit": section_query_limit,
     "scorecard": section_scorecard,
+    "defenses": section_defenses,
 }
 
 

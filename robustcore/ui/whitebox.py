@@ -190,6 +190,17 @@ def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> N
             help=f"Median L2 of successful perturbations: {cw['median_l2']:.2f}; mean "
             f"{cw['mean_l2']:.2f} (on {cw['n']} inputs).",
         )
+    if res_b is not None:
+        at_max_b = res_b.accuracy_at_max()
+        cols_b = st.columns(5)
+        for i, name in enumerate(("FGSM", "PGD")):
+            if name in at_max_b and name in at_max:
+                cols_b[i + 1].metric(
+                    f"{name} accuracy at ε={res_b.eps_max:g}{suffix}",
+                    f"{at_max_b[name]:.1%}",
+                    delta=f"{at_max_b[name] - at_max[name]:+.1%} vs the first",
+                    delta_color="off",
+                )
     sweep_curves = _curves(runs)
     if sweep_curves:
         st.plotly_chart(

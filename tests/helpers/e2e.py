@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 
-def metric_value(page: Page, label: str) -> str:
-    """The displayed value of the one ``st.metric`` whose label contains ``label``."""
+def metric_value(page: Page, label: str | re.Pattern[str]) -> str:
+    """The displayed value of the one ``st.metric`` whose label contains ``label`` (or
+    matches it, for a compiled pattern)."""
     label_el = page.get_by_test_id("stMetricLabel").filter(has_text=label)
     metric = page.get_by_test_id("stMetric").filter(has=label_el)
     expect(metric).to_have_count(1)

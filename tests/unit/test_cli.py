@@ -259,3 +259,32 @@ def test_query_limitation_command_runs_through_the_store(cli_home):
     assert run["spec"]["params"]["limit"]["budget"] == 60 and "zoo" not in run["spec"]["params"]
     rc, out, _ = _run([*argv, "--adaptive.blinding", "0.05"])
     assert rc == 0 and "# blinding" in out
+
+
+def test_train_takes_the_training_method_and_its_settings(cli_home):
+    args = ["train", "--arch", "logreg", "--dataset", "digits", "--recipe.epochs", "1"]
+    args += ["--recipe.method", "fgsm_rs", "--recipe.adv-eps", "0.1", "--recipe.seed", "4322"]
+    rc, out, _ = _run([*args, "--json"])
+    assert rc == 0
+    got = json.loads(out)
+    assert got["metrics"]["method"] == "fgsm_rs" and "FGSM-RS ε=0.1" in got["label"]
+    assert got["spec"]["target"]["recipe"]["adv_eps"] == 0.1
+    rc, _, err = _run([*args[:-2], "--recipe.method", "pgd_at", "--recipe.adv-eps", "0"])
+    assert rc == 2 and "training ε above 0" in err
+
+
+def test_nested_flags_change_the_experiments_own_default(cli_home):
+    """``--defense.epochs`` keeps adversarial training's default method (FGSM-RS), and the
+    help shows the nested field's default (PGD-40), not its class's."""
+    from robustcore.cli import build_parser
+    from robustcore.experiments.adversarial_training import AdversarialTraining
+    from robustcore.params import namespace_values
+
+    parser = build_parser()
+    ns = parser.parse_args(["adversarial_training", "--defense.epochs", "2"])
+    values = namespace_values(AdversarialTraining, ns)
+    exp = AdversarialTraining.from_dict(values)
+    assert exp.defense.method == "fgsm_rs" and exp.defense.epochs == 2
+    assert exp.pgd.steps == 40
+    text = parser._subparsers._group_actions[0].choices["adversarial_training"].format_help()
+    assert "(default: 40;" in " ".join(text.split())
