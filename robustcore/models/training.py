@@ -215,7 +215,8 @@ class TrainRecipe(Configurable):
 
     def undefended(self) -> TrainRecipe:
         """The same recipe with standard training: the model a defense is compared with."""
-        return self.replace(method="standard", noise_std=0.0)
+        keep = {k: v for k, v in self.to_dict().items() if k not in (*OPTIONAL_FIELDS, "method")}
+        return TrainRecipe.from_dict({**keep, "noise_std": 0.0})
 
     def describe_method(self) -> str:
         """The method and its settings in a few words (legends, labels, reports)."""

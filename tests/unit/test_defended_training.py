@@ -50,7 +50,7 @@ def test_recipe_keeps_standard_keys_and_validates_methods(mnist5k):
     assert pgd.to_dict()["adv_steps"] == 10 and "temperature" not in pgd.to_dict()
     assert recipe_key("mlp", mnist5k, pgd) != recipe_key("mlp", mnist5k, pgd.replace(adv_eps=0.2))
     assert TrainRecipe(noise_std=0.1).method == "noise"  # one name for noise training
-    assert pgd.undefended() == TrainRecipe(adv_eps=0.3)
+    assert pgd.undefended() == TrainRecipe()  # the method's settings back at their defaults
     assert pgd.describe_method() == "PGD-AT (10 steps) ε=0.3"
     with pytest.raises(ValidationError, match="σ above 0"):
         TrainRecipe(method="noise")
@@ -167,3 +167,22 @@ def test_whitebox_beats_blackbox_check():
     warn = check_whitebox_beats_blackbox(0.2, 0.9, 200, eps=0.3)
     assert warn.status == "warn" and "masked" in warn.message
     assert check_whitebox_beats_blackbox(0.9, 0.85, 200).status == "pass"
+
+
+def test_every_experiment_takes_a_defended_target(mnist5k):
+    """A defended model is a target like any other: each page's experiment accepts it and
+    its spec (hence the cache key) names the method and its settings."""
+    from robustcore.experiments import EXPERIMENTS, Target, load_all
+
+    load_all()
+    recipe = TrainRecipe(method="trades", adv_eps=0.3, trades_beta=3.0)
+    target = Target.zoo("small_cnn", recipe)
+    plain = Target.zoo("small_cnn", TrainRecipe())
+    for name in ("whitebox", "blackbox", "threat_models", "membership_inference",
+                 "model_extraction", "scorecard", "transfer", "train"):  # fmt: skip
+        cls = EXPERIMENTS[name]
+        spec = cls.for_dataset(mnist5k).on(target).spec(mnist5k)
+        assert spec["target"]["recipe"]["method"] == "trades", name
+        assert spec["target"]["recipe"]["trades_beta"] == 3.0, name
+        assert spec != cls.for_dataset(mnist5k).on(plain).spec(mnist5k), name
+    assert target.defended and not plain.defended and target.undefended() == plain
