@@ -11,6 +11,7 @@ import streamlit as st
 from ..data import Dataset
 from ..experiments import Target
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
+from ..models.training import OPTIONAL_FIELDS
 from .forms import param_form
 
 OVERFIT = "overfit"
@@ -18,7 +19,9 @@ SESSION = "session"
 OVERFIT_DEFAULTS: dict[str, Any] = {"epochs": 40, "train_size": 500}
 """A target that memorises: few training examples, many epochs (trains in seconds)."""
 RECIPE_FIELDS: tuple[str, ...] = tuple(
-    p.name for p in TrainRecipe.params() if p.name not in ("batch_size", "optimizer", "noise_std")
+    p.name
+    for p in TrainRecipe.params()
+    if p.name not in ("batch_size", "optimizer", "noise_std", "method", *OPTIONAL_FIELDS)
 )
 """The recipe settings the overfitting control shows."""
 
