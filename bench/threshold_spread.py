@@ -1224,7 +1224,7 @@ def section_defenses() -> None:
         test = unit + "test_each_adversarial_trainer_beats_standard_training..."
         add(test, "standard: PGD-10 accuracy at ε=0.1", "(reference)", s, acc["standard"])
         for method in ("fgsm_rs", "pgd_at", "trades"):
-            add(test, f"{method} - standard", "> 0.05", s, acc[method] - acc["standard"])
+            add(test, f"{method} - standard", "> 0.25", s, acc[method] - acc["standard"])
         model, _ = train_small(
             DS, TrainRecipe(method="distillation", temperature=100, seed=s, **small)
         )
@@ -1277,7 +1277,7 @@ def section_defenses() -> None:
         add(
             test,
             "defended - undefended PGD accuracy at ε=0.1 (points)",
-            "> 20",
+            "> 5",
             s,
             100 * (ours - theirs),
         )

@@ -57,7 +57,8 @@ def test_adversarially_trained_model_beats_the_undefended_one_on_the_whitebox_pa
     ours = _percent(metric_value(page, re.compile(r"^PGD accuracy at ε=0\.1$")))
     theirs = _percent(metric_value(page, "PGD accuracy at ε=0.1 · what-if (undefended)"))
     # Default model (small_cnn, 5 epochs) and its FGSM-RS twin at ε = 0.1, PGD-10 on 500
-    # images: see bench/threshold_spread.py --only defenses for the spread over seeds.
-    assert ours > theirs + 20, (ours, theirs, defended)
+    # images: 11.6-18.6 points above over seeds 0-2 (bench/threshold_spread.py --only
+    # defenses).
+    assert ours > theirs + 5, (ours, theirs, defended)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     assert page.errors == [], page.errors

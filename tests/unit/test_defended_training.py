@@ -146,7 +146,7 @@ def test_distillation_masks_gradients_and_the_adaptive_attack_breaks_it(mnist5k,
     naive = pgd_success(model, mnist5k, eps=0.3)
     adaptive = pgd_success(model, mnist5k, eps=0.3, temperature=100)
     # Seeds 0-4 (bench/threshold_spread.py --only defenses), PGD-20 at ε = 0.3: naive
-    # success 0.183-0.249, adaptive 1.000.
+    # success 0.183-0.249, adaptive 1.000; zero gradients on 84-89 % of the inputs.
     assert zero > 0.5
     assert naive < 0.5 and adaptive > 0.95, (naive, adaptive)
     # Deployed at T = 1: the same predictions as the logits divided by T, T times larger.
