@@ -155,16 +155,16 @@ class AdversarialTraining(Experiment):
         TrainRecipe, default=DEFAULT_DEFENSE, label="Defended model's training recipe"
     )
     eps: tuple[float, ...] = param(
-        (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+        (0.0, 0.05, 0.1, 0.2, 0.3),
         low=0.0,
         label="Evaluation ε grid (L∞)",
         help="Budgets at which both models are attacked with PGD, separated by commas.",
     )
-    n: int = param(200, low=10, high=5000, step=10, label="Test images")
+    n: int = param(100, low=10, high=5000, step=10, label="Test images")
     cw: bool = param(
         True, label="Carlini–Wagner", help="Also run C&W L2 (no ε) on the first test images."
     )
-    n_cw: int = param(100, low=10, high=1000, step=10, label="C&W test images")
+    n_cw: int = param(50, low=10, high=1000, step=10, label="C&W test images")
     seed: int = param(0, low=0, high=2**31 - 1, label="Input seed", help="Which test inputs.")
     pgd: PGD = nested(PGD, default=PGD(steps=40, restarts=2), label="Evaluation PGD")
 

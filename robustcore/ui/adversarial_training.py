@@ -67,9 +67,10 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         )
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
-            "six budgets on 200 images and C&W on 100, for both models) take about 1–1.5 "
-            "minutes on two CPU cores, with a progress bar; PGD-AT and TRADES cost about "
-            "steps + 1 times a standard epoch. A run done before is shown at once."
+            "five budgets on 100 images and C&W on 50, for both models) cost about three "
+            "standard trainings of the current model plus the attacks (measured in the "
+            "README); a progress bar shows where it is. PGD-AT and TRADES cost about steps + 1 "
+            "times a standard epoch. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
     if not pressed:

@@ -23,9 +23,9 @@ from ...attacks.evasion.pgd import PGD
 from ...data.dataset import Dataset
 from ...models.training import TrainRecipe
 
-EVAL_N = 200
+EVAL_N = 128
 """Held-out test images the per-epoch robust accuracy is measured on."""
-WATCH_N = 200
+WATCH_N = 128
 """Training images the watchdog attacks each epoch."""
 MONITOR_STEPS = 10
 """PGD steps of the per-epoch measurements."""
