@@ -46,17 +46,14 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         c1, c2 = st.columns(2)
         c1.markdown("**Defended model**")
         fields = ("epochs", *TrainRecipe.method_fields(method))
-        chosen = param_values(
+        drawn = param_values(
             TrainRecipe, key=f"at_def_{method}", values=defense, only=fields, container=c1
         )
+        shared = tuple(f for f in GENERAL_FIELDS if f != "epochs")
         with c1.expander("Optimiser and data (from the current model's recipe)"):
-            general = param_values(
-                TrainRecipe,
-                key="at_def",
-                values=defense,
-                only=tuple(f for f in GENERAL_FIELDS if f != "epochs"),
-            )
-        chosen = {**general, **chosen}  # (``general`` also carries the other values)
+            general = param_values(TrainRecipe, key="at_def", values=defense, only=shared)
+        # Each call also returns the undrawn fields' starting values: keep only what it drew.
+        chosen = {**defense, **{k: general[k] for k in shared}, **{k: drawn[k] for k in fields}}
         c2.markdown("**Evaluation** (the same attacks on both models)")
         evaluation = param_values(
             AdversarialTraining,

@@ -141,12 +141,16 @@ def recipe_controls(
         "model like any other: every page can attack it.",
     )
     st.caption(METHOD_NOTES[method])
-    chosen = param_values(
-        TrainRecipe, key=key, values=values, only=TrainRecipe.method_fields(method)
-    )
+    fields = TrainRecipe.method_fields(method)
+    drawn = param_values(TrainRecipe, key=key, values=values, only=fields)
     with st.expander("Training recipe"):
         general = param_values(TrainRecipe, key=key, values=values, only=GENERAL_FIELDS)
-    chosen = {**general, **chosen}  # (``general`` also carries the kept method values)
+    # Each call also returns the undrawn fields' starting values: keep only what it drew.
+    chosen = {
+        **values,
+        **{k: general[k] for k in GENERAL_FIELDS},
+        **{k: drawn[k] for k in fields},
+    }
     chosen["method"] = method
     if method != "noise":
         chosen["noise_std"] = 0.0
