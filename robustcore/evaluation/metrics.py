@@ -34,3 +34,15 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     totals = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(cm) / np.maximum(totals, 1), np.nan)
+
+
+def fooled_rate(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor
+) -> float:
+    """Share of the inputs the model classifies right that ``x_adv`` makes it get wrong
+    (an untargeted attack's success rate; 0 when it has none right)."""
+    with torch.inference_mode():
+        right = model(x).argmax(1) == y
+        fooled = model(x_adv).argmax(1) != y
+    base = int(right.sum())
+    return float((right & fooled).sum()) / base if base else 0.0

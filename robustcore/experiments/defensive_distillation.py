@@ -24,6 +24,7 @@ from ..data import Dataset
 from ..device import model_device
 from ..errors import ValidationError
 from ..evaluation.inputs import select_inputs
+from ..evaluation.metrics import fooled_rate
 from ..evaluation.sanity import (
     SanityCheck,
     check_reaches_chance,
@@ -58,7 +59,7 @@ class DistillationResult(ExperimentResult):
         return float(self._metric("top_temperature"))
 
     @property
-    def undefended_success(self) -> float:
+    def undefendedfooled_rate(self) -> float:
         """Naive PGD's success on the undefended model (standard training) at ε."""
         return float(self._metric("undefended_success"))
 
@@ -171,7 +172,7 @@ class DefensiveDistillation(Experiment):
 
         # Black-box reference: PGD on the undefended model, transferred.
         surrogate = self.pgd.run(undefended.model, x, y, eps=self.eps, norm="linf", goal=goal)
-        undef_success = _success(undefended.model, x, y, surrogate.x_adv)
+        undef_success = fooled_rate(undefended.model, x, y, surrogate.x_adv)
 
         success_rows, model_rows, grad_rows = [], [], []
         g = input_gradient_norms(undefended.model, x, y)
@@ -190,11 +191,11 @@ class DefensiveDistillation(Experiment):
                 progress=p_adapt,
             )  # fmt: skip
             rows = [
-                (NAIVE, _success(m, x, y, naive.x_adv)),
-                (ADAPTIVE, _success(m, x, y, adaptive.x_adv)),
+                (NAIVE, fooled_rate(m, x, y, naive.x_adv)),
+                (ADAPTIVE, fooled_rate(m, x, y, adaptive.x_adv)),
                 (
                     "Transfer from the undefended model (black-box)",
-                    _success(m, x, y, surrogate.x_adv),
+                    fooled_rate(m, x, y, surrogate.x_adv),
                 ),
             ]
             if self.cw:
@@ -203,7 +204,7 @@ class DefensiveDistillation(Experiment):
                     CarliniWagnerL2(), m, x[:n_cw], y[:n_cw], goal=goal, batch_size=512,
                     progress=p_cw,
                 )  # fmt: skip
-                rows.append((CW, _success(m, x[:n_cw], y[:n_cw], res.x_adv)))
+                rows.append((CW, fooled_rate(m, x[:n_cw], y[:n_cw], res.x_adv)))
             for attack, rate in rows:
                 success_rows.append(
                     {
@@ -272,12 +273,3 @@ class DefensiveDistillation(Experiment):
         )
         bb.name = f"T={t:g}: {bb.name.lower()}"
         return [naive, bb, adaptive]
-
-
-def _success(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> float:
-    """Share of the inputs the model had right that ``x_adv`` turns wrong."""
-    with torch.inference_mode():
-        right = model(x).argmax(1) == y
-        fooled = model(x_adv).argmax(1) != y
-    base = int(right.sum())
-    return float((right & fooled).sum()) / base if base else 0.0

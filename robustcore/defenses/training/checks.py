@@ -9,6 +9,7 @@ from torch import nn
 
 from ...attacks.evasion import PGD
 from ...data.dataset import Dataset
+from ...evaluation.metrics import fooled_rate
 from ...models import TrainRecipe, build_model, fit
 from .distillation import LogitsDividedBy
 
@@ -40,7 +41,4 @@ def pgd_success(
     x, y = dataset.x_test[:n], dataset.y_test[:n]
     view = model if temperature == 1.0 else LogitsDividedBy(model, temperature)
     res = PGD(steps=20).run(view, x, y, eps=eps, norm="linf")
-    with torch.inference_mode():
-        right = model(x).argmax(1) == y
-        fooled = model(res.x_adv).argmax(1) != y
-    return float((right & fooled).sum()) / max(int(right.sum()), 1)
+    return fooled_rate(model, x, y, res.x_adv)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...attacks.evasion.base import input_gradient
 from ...data.dataset import Dataset
 from ...errors import ModelError
 from ...models.training import TrainRecipe, predict_logits, run_epochs
@@ -128,10 +129,7 @@ def input_gradient_norms(
     out = []
     try:
         for i in range(0, x.shape[0], batch_size):
-            xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
-            with torch.enable_grad():
-                loss = F.cross_entropy(model(xb), y[i : i + batch_size], reduction="sum")
-                (g,) = torch.autograd.grad(loss, xb)
+            g, _ = input_gradient(model, x[i : i + batch_size], y[i : i + batch_size], False)
             out.append(g.flatten(1).norm(dim=1).cpu())
     finally:
         model.train(was)
