@@ -59,7 +59,7 @@ class DistillationResult(ExperimentResult):
         return float(self._metric("top_temperature"))
 
     @property
-    def undefendedfooled_rate(self) -> float:
+    def undefended_success(self) -> float:
         """Naive PGD's success on the undefended model (standard training) at ε."""
         return float(self._metric("undefended_success"))
 
