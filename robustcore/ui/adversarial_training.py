@@ -65,8 +65,8 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
             "five budgets on 100 images and C&W on 50, for both models) cost about three "
-            "standard trainings of the current model plus the attacks (measured in the "
-            "README); a progress bar shows where it is. PGD-AT and TRADES cost about steps + 1 "
+            "standard trainings of the current model plus the attacks; a progress bar "
+            "shows where it is. PGD-AT and TRADES cost about steps + 1 "
             "times a standard epoch. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
