@@ -64,10 +64,10 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         )
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
-            "five budgets on 100 images and C&W on 50, for both models) cost about three "
-            "standard trainings of the current model plus the attacks; a progress bar "
-            "shows where it is. PGD-AT and TRADES cost about steps + 1 "
-            "times a standard epoch. A run done before is shown at once."
+            "five budgets on 100 images and C&W on 50, for both models) train for about 2.5 "
+            "times as long as the current model took (FGSM-RS with its per-epoch checks), "
+            "then attack both; a progress bar shows where it is. PGD-AT and TRADES cost "
+            "about steps + 1 times a standard epoch. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
     if not pressed:
