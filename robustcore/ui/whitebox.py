@@ -76,7 +76,7 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
             compare = st.checkbox(
                 "Compare with a second configuration",
                 value=defended,
-                key=f"wb_compare_{defended}",
+                key="wb_compare_defended" if defended else "wb_compare",
                 help="For a defended model this is on by default: the same attacks on the "
                 "undefended model show what the defense buys.",
             )
@@ -87,7 +87,7 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
             other = st.selectbox(
                 "Model",
                 options,
-                key=f"wb_b_model_{defended}",
+                key="wb_b_model_defended" if defended else "wb_b_model",
                 format_func=lambda o: {UNDEFENDED: UNDEFENDED_TITLE}.get(o, o),
                 help="The undefended twin (same recipe, standard training), or another "
                 "architecture trained from the zoo with the same recipe. Against the "
