@@ -208,6 +208,17 @@ class TrainRecipe(Configurable):
                 f"{METHOD_TITLES[self.method]} needs a training ε above 0; got {self.adv_eps}."
             )
 
+    def replace(self, **changes: Any) -> TrainRecipe:
+        """A copy with some fields changed. Changing only ``noise_std`` of a standard or
+        noise recipe moves it between the two (a σ of 0 is standard training)."""
+        if (
+            "noise_std" in changes
+            and "method" not in changes
+            and self.method in ("standard", "noise")
+        ):
+            changes["method"] = "noise" if changes["noise_std"] > 0 else "standard"
+        return super().replace(**changes)
+
     @property
     def defended(self) -> bool:
         """Is any defense trained in (noise, adversarial training, distillation)?"""

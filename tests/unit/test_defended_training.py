@@ -50,6 +50,8 @@ def test_recipe_keeps_standard_keys_and_validates_methods(mnist5k):
     assert pgd.to_dict()["adv_steps"] == 10 and "temperature" not in pgd.to_dict()
     assert recipe_key("mlp", mnist5k, pgd) != recipe_key("mlp", mnist5k, pgd.replace(adv_eps=0.2))
     assert TrainRecipe(noise_std=0.1).method == "noise"  # one name for noise training
+    # A noise sweep (Backdoors) may step σ down to 0 from a noise recipe: standard again.
+    assert TrainRecipe(noise_std=0.1).replace(noise_std=0.0) == TrainRecipe()
     assert pgd.undefended() == TrainRecipe()  # the method's settings back at their defaults
     assert pgd.describe_method() == "PGD-AT (10 steps) ε=0.3"
     with pytest.raises(ValidationError, match="σ above 0"):
