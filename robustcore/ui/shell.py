@@ -55,7 +55,7 @@ def navigation() -> st.navigation:
         ]
         for section, pages in PAGES.items()
     }
-    return st.navigation(sections)
+    return st.navigation(sections, expanded=True)  # every page listed, no "View more"
 
 
 def page_setup(title: str, intro: str) -> None:
