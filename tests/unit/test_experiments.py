@@ -163,7 +163,12 @@ def test_nested_lists_and_optional_parameters_from_dicts_text_and_flags():
     add_arguments(parser, _WithNested)
     ns = parser.parse_args(["--eps", "0,0.3", "--pgd.steps", "7", "--target-class", "2"])
     values = namespace_values(_WithNested, ns)
-    assert values == {"eps": "0,0.3", "target_class": "2", "pgd": {"steps": "7"}}
+    # A nested flag changes the nested field's own default (here PGD()), not its class's.
+    assert values == {
+        "eps": "0,0.3",
+        "target_class": "2",
+        "pgd": {**PGD().to_dict(), "steps": "7"},
+    }
     built = _WithNested.from_dict(values)
     assert built.pgd.steps == 7 and built.target_class == 2 and built.eps == (0.0, 0.3)
 
