@@ -296,7 +296,8 @@ def section_speed(b: Bench) -> dict[str, Any]:
             art_set = (
                 f"{common}; AdversarialTrainerTRADESPyTorch, β = 6, inner attack: ART's "
                 "ProjectedGradientDescent on the cross-entropy from a uniform random start "
-                "(ART's TRADES takes any ART attack, none maximises the KL); own data order; "
+                "(ART's TRADES takes an ART evasion attack, which maximises the classifier's "
+                "loss, not the KL); own data order; "
                 "model wrapped in a non-Sequential module (ART's TRADES fails on nn.Sequential)"
             )
         ok = ratio >= 2.0 and rc_rob >= art_rob - 0.02
