@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -125,3 +127,42 @@ def model_device(model: torch.nn.Module) -> torch.device:
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
+
+
+def preferred_memory_format(model: torch.nn.Module, device: torch.device) -> torch.memory_format:
+    """The memory layout a model's image batches compute fastest in on ``device``.
+
+    On the CPU, oneDNN's convolutions, ReLUs and max-pooling run faster on channels-last
+    (NHWC) tensors: one PGD-AT epoch of ``small_cnn`` on MNIST took 4.6 s instead of 6.5 s
+    on two cores (measured with ``bench/adversarial_training.py``'s trainer). Models
+    without a 2-D convolution, and other devices, keep the default layout.
+    """
+    if device.type != "cpu":
+        return torch.contiguous_format
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+@contextmanager
+def fast_layout(model: torch.nn.Module, device: torch.device) -> Iterator[torch.memory_format]:
+    """Run a block with ``model``'s 4-D weights in :func:`preferred_memory_format` and yield
+    that format (convert the batches with :func:`in_layout`). The
+    weights are back in the default layout afterwards, so what is saved or handed on
+    is unchanged; the numbers differ from the default layout's only by rounding."""
+    fmt = preferred_memory_format(model, device)
+    if fmt == torch.contiguous_format:
+        yield fmt
+        return
+    model.to(memory_format=fmt)
+    try:
+        yield fmt
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
+def in_layout(x: torch.Tensor, fmt: torch.memory_format) -> torch.Tensor:
+    """``x`` in memory format ``fmt`` when it is a batch of images (4-D), else unchanged."""
+    if fmt == torch.contiguous_format or x.ndim != 4:
+        return x
+    return x.contiguous(memory_format=fmt)

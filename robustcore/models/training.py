@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.dataset import Dataset
-from ..device import seed_everything
+from ..device import fast_layout, in_layout, seed_everything
 from ..errors import ValidationError
 from ..params import Configurable, param
 from ..progress import ProgressFn
@@ -399,66 +399,69 @@ def run_epochs(
     step = 0
     report_every = max(1, steps_per_epoch // 10)
     label = f"{phase}: " if phase else ""
-    for epoch in range(1, recipe.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=gen, device=device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        for i in range(0, n, recipe.batch_size):
-            idx = order[i : i + recipe.batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            if recipe.noise_std > 0:
-                noise = torch.randn(xb.shape, generator=gen, device=device) * recipe.noise_std
-                xb = torch.maximum(torch.minimum(xb + noise, hi), lo)
-            if batch_hook is not None:
-                xb, yb = batch_hook(model, xb, yb)
-                model.train()
-            if loss_fn is None:
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-                acc_y = yb
-            else:
-                loss, logits, acc_y = loss_fn(model, xb, yb, epoch)
-                model.train()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * xb.shape[0]
-            hard = acc_y.argmax(1) if acc_y.ndim > 1 else acc_y
-            correct += (logits.detach().argmax(1) == hard).sum()
-            step += 1
-            if progress is not None and (step % report_every == 0 or step == total):
-                progress(step / total, f"{label}epoch {epoch}/{recipe.epochs}")
-        seconds = time.perf_counter() - t0
-        train_loss = (loss_sum / n).item()
-        if not math.isfinite(train_loss):
-            from ..errors import ModelError
+    # Channels-last on the CPU (device.fast_layout); the weights leave in the default
+    # layout, so the monitor's restored epoch and the saved model are unaffected.
+    with fast_layout(model, device) as fmt:
+        for epoch in range(1, recipe.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(n, generator=gen, device=device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device)
+            for i in range(0, n, recipe.batch_size):
+                idx = order[i : i + recipe.batch_size]
+                xb, yb = in_layout(x_train[idx], fmt), y_train[idx]
+                if recipe.noise_std > 0:
+                    noise = torch.randn(xb.shape, generator=gen, device=device) * recipe.noise_std
+                    xb = torch.maximum(torch.minimum(xb + noise, hi), lo)
+                if batch_hook is not None:
+                    xb, yb = batch_hook(model, xb, yb)
+                    model.train()
+                if loss_fn is None:
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits, yb)
+                    acc_y = yb
+                else:
+                    loss, logits, acc_y = loss_fn(model, xb, yb, epoch)
+                    model.train()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.detach() * xb.shape[0]
+                hard = acc_y.argmax(1) if acc_y.ndim > 1 else acc_y
+                correct += (logits.detach().argmax(1) == hard).sum()
+                step += 1
+                if progress is not None and (step % report_every == 0 or step == total):
+                    progress(step / total, f"{label}epoch {epoch}/{recipe.epochs}")
+            seconds = time.perf_counter() - t0
+            train_loss = (loss_sum / n).item()
+            if not math.isfinite(train_loss):
+                from ..errors import ModelError
 
-            raise ModelError(
-                f"Training diverged in epoch {epoch} (loss is {train_loss}). "
-                f"Lower the learning rate (now {recipe.lr})."
-            )
-        test_loss, test_acc = evaluate(model, dataset.x_test, dataset.y_test, device=device)
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": (correct / n).item(),
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": seconds,
-        }
-        if phase:
-            row["phase"] = phase
-        stop = False
+                raise ModelError(
+                    f"Training diverged in epoch {epoch} (loss is {train_loss}). "
+                    f"Lower the learning rate (now {recipe.lr})."
+                )
+            test_loss, test_acc = evaluate(model, dataset.x_test, dataset.y_test, device=device)
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": (correct / n).item(),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "seconds": seconds,
+            }
+            if phase:
+                row["phase"] = phase
+            stop = False
+            if monitor is not None:
+                extra = monitor.after_epoch(model, epoch)
+                stop = bool(extra.pop("stop", False))
+                row.update(extra)
+            rows.append(row)
+            if stop:
+                break
         if monitor is not None:
-            extra = monitor.after_epoch(model, epoch)
-            stop = bool(extra.pop("stop", False))
-            row.update(extra)
-        rows.append(row)
-        if stop:
-            break
-    if monitor is not None:
-        monitor.finish(model, rows)
+            monitor.finish(model, rows)
     model.eval()
     return pd.DataFrame(rows)

@@ -176,3 +176,28 @@ def test_configure_threads_rejects_non_integers(restore_threads, bad):
     with pytest.raises(ValidationError, match="Thread count must be a whole number"):
         configure_threads(bad)
     assert torch.get_num_threads() == restore_threads
+
+
+def test_fast_layout_is_channels_last_on_cpu_and_restores_the_weights() -> None:
+    from robustcore.device import fast_layout, in_layout, preferred_memory_format
+    from robustcore.models.architectures import small_cnn
+
+    cpu = torch.device("cpu")
+    model = small_cnn((3, 8, 8), 4).eval()
+    x = torch.rand(5, 3, 8, 8)
+    with torch.inference_mode():
+        before = model(x)
+    assert preferred_memory_format(torch.nn.Linear(3, 2), cpu) == torch.contiguous_format
+    with fast_layout(model, cpu) as fmt:
+        assert fmt == torch.channels_last
+        assert model[3].weight.is_contiguous(memory_format=torch.channels_last)
+        assert not model[3].weight.is_contiguous()
+        xb = in_layout(x, fmt)
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            inside = model(xb)
+    # 2-D batches (tabular data) are left alone.
+    flat = torch.rand(5, 3)
+    assert in_layout(flat, torch.channels_last) is flat
+    assert all(p.is_contiguous() for p in model.parameters())
+    torch.testing.assert_close(inside, before, rtol=1e-5, atol=1e-5)
