@@ -31,7 +31,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..data import load as load_dataset
-from ..device import get_device
+from ..device import get_device, preferred_memory_format
 from ..errors import ModelError, UploadError, ValidationError
 from ..hashing import stable_hash
 from ..paths import subdir
@@ -104,7 +104,12 @@ def _resolve_dataset(dataset: Dataset | str) -> Dataset:
 
 
 def _freeze(model: nn.Module, device: torch.device) -> nn.Module:
+    """Read-only and in eval mode on ``device``; a built-in or user model (not TorchScript)
+    in the layout its batches compute fastest in there (channels-last for convolutional
+    models on the CPU, :func:`~robustcore.device.preferred_memory_format`)."""
     model.to(device).eval()
+    if not isinstance(model, torch.jit.ScriptModule):
+        model.to(memory_format=preferred_memory_format(model, device))
     for p in model.parameters():
         p.requires_grad_(False)
     return model

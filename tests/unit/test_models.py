@@ -52,6 +52,30 @@ def test_architectures_give_logits(arch, shape):
     assert out.shape == (2, 10)
 
 
+@pytest.mark.parametrize("arch", ["small_cnn", "lenet5"])
+def test_pooling_before_relu_is_the_same_function(arch):
+    """The conv blocks pool before their ReLU (cheaper); the function and the input
+    gradients are those of the usual conv → ReLU → pool order, and the state_dict keys
+    (hence models saved before the reorder) are unchanged."""
+    model = build_model(arch, (1, 28, 28), 10, seed=3).eval()
+    layers = list(model.children())
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.MaxPool2d)]
+    assert len(pools) == 2
+    for i in pools:
+        assert isinstance(layers[i + 1], torch.nn.ReLU)
+        layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    usual = torch.nn.Sequential(*layers).eval()
+    assert list(usual.state_dict()) == list(model.state_dict())
+    x = torch.rand(8, 1, 28, 28) - 0.3
+    xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    outs = [m(xi) for m, xi in zip((model, usual), xs, strict=True)]
+    assert torch.equal(outs[0], outs[1])
+    grads = [
+        torch.autograd.grad(o.logsumexp(1).sum(), xi)[0] for o, xi in zip(outs, xs, strict=True)
+    ]
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_tabular_compatibility_and_errors():
     assert compatible_architectures("tabular", (30,)) == ["logreg", "mlp"]
     assert "small_cnn" in compatible_architectures("image", (1, 8, 8))
