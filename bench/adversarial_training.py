@@ -50,11 +50,11 @@ mean nothing. The default epochs come from measured learning curves (the monitor
 accuracy on held-out images): at ε = 0.3 with 5 warm-up epochs PGD-AT passes 50 % in
 epoch 6 and TRADES in epoch 7 (PGD-40×5 on 500 images: TRADES 67 % after 15 epochs,
 PGD-AT 72 % after 20); at ε = 0.1 PGD-AT passes 85 % in epoch 5 and TRADES in epoch 4
-(PGD-AT after 10 epochs: 89 % under PGD-40×5). The full default run takes about 50
-minutes on an idle 2-core CPU (estimated from per-epoch times: speed ≈ 23 min, of which
-ART ≈ 12; passes ≈ 2; robustness ≈ 17; watchdog ≈ 4; distillation ≈ 5); on a machine
-shared with other jobs it is slower, and the timings of sections 1 and 2 are only as
-steady as the load.
+(PGD-AT after 10 epochs: 89 % under PGD-40×5). Section wall times measured on this
+project's idle 2-core CPU (2026-12-01): speed 1505 s (before the pool-first reorder of
+small_cnn, which made robustcore's PGD-AT epoch 20 → 14 s), passes 75 s, robustness 973 s,
+watchdog 255 s; distillation 2315 s on a machine loaded by other jobs. The timings of
+sections 1 and 2 are only as steady as the machine's load.
 """
 
 from __future__ import annotations

@@ -17,12 +17,11 @@ from ..experiments.adversarial_training import (
 )
 from ..models import TrainRecipe
 from ..models.training import ADVERSARIAL, METHOD_TITLES
-from ..models.zoo import zoo_dir
 from ..viz import accuracy_vs_eps
 from ..viz.adversarial_training import robust_training_curves
 from ..viz.whitebox import success_vs_budget
 from . import experiment
-from .downloads import download_bytes, download_json, download_table
+from .downloads import download_json, download_table, download_zoo_weights
 from .forms import param_values
 from .sidebar import GENERAL_FIELDS, METHOD_NOTES, use_model
 
@@ -64,10 +63,10 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         )
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
-            "five budgets on 100 images and C&W on 50, for both models) train for about 2.5 "
-            "times as long as the current model took (FGSM-RS with its per-epoch checks), "
-            "then attack both; a progress bar shows where it is. PGD-AT and TRADES cost "
-            "about steps + 1 times a standard epoch. A run done before is shown at once."
+            "five budgets on 100 images and C&W on 50, for both models) train for about twice "
+            "as long as the current model took (FGSM-RS with its per-epoch checks), then "
+            "attack both; a progress bar shows where it is. PGD-AT and TRADES cost at most "
+            "steps + 1 times a standard epoch. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
     if not pressed:
@@ -151,13 +150,10 @@ def show_results(ds: Dataset, res: AdversarialTrainingResult) -> None:
         download_json(
             res.as_json(), "adversarial_training_run.json", label="Run (JSON)", container=cols[2]
         )
-        weights = zoo_dir() / res.zoo_key / "model.pt"
-        if weights.exists():
-            download_bytes(
-                weights.read_bytes(),
-                f"{res.arch}_{ds.name}_{res.method}.pt",
-                mime="application/octet-stream",
-                label="Defended weights (.pt)",
-                container=cols[3],
-            )
+        download_zoo_weights(
+            res.zoo_key,
+            f"{res.arch}_{ds.name}_{res.method}.pt",
+            label="Defended weights (.pt)",
+            container=cols[3],
+        )
         st.caption(f"Run key `{res.key}` · seed {res.seed} · computed in {res.seconds:.1f} s.")

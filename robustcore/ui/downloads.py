@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from ..models.zoo import zoo_dir
+
 
 def download_bytes(
     data: bytes,
@@ -44,3 +46,11 @@ def download_run(result: Any, file_name: str, **kwargs: Any) -> None:
     defaults to "Run (JSON)"; other keyword arguments as in :func:`download_bytes`)."""
     kwargs.setdefault("label", "Run (JSON)")
     download_json(result.as_json(), file_name, **kwargs)
+
+
+def download_zoo_weights(zoo_key: str, file_name: str, **kwargs: Any) -> None:
+    """A download of a zoo model's stored state_dict (``model.pt``), when it is on disk
+    (keyword arguments as in :func:`download_bytes`)."""
+    weights = zoo_dir() / zoo_key / "model.pt"
+    if zoo_key and weights.exists():
+        download_bytes(weights.read_bytes(), file_name, mime="application/octet-stream", **kwargs)

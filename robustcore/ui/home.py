@@ -6,9 +6,8 @@ import streamlit as st
 
 from ..data import Dataset
 from ..experiments.train import TrainResult
-from ..models.zoo import zoo_dir
 from ..viz import confusion_matrix_figure, image_grid, training_curves
-from .downloads import download_bytes, download_json, download_table
+from .downloads import download_json, download_table, download_zoo_weights
 from .state import ModelRef
 
 
@@ -120,12 +119,9 @@ def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
                 history, "training_history.csv", label="Training history (CSV)", container=cols[1]
             )
         if ref.zoo_key:
-            weights = zoo_dir() / ref.zoo_key / "model.pt"
-            if weights.exists():
-                download_bytes(
-                    weights.read_bytes(),
-                    f"{ref.arch}_{ref.dataset}.pt",
-                    mime="application/octet-stream",
-                    label="Model weights (.pt)",
-                    container=cols[2],
-                )
+            download_zoo_weights(
+                ref.zoo_key,
+                f"{ref.arch}_{ref.dataset}.pt",
+                label="Model weights (.pt)",
+                container=cols[2],
+            )

@@ -53,6 +53,21 @@ def _input_grad(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return g
 
 
+def _signed_step(
+    x: torch.Tensor,
+    x_adv: torch.Tensor,
+    g: torch.Tensor,
+    *,
+    alpha: float,
+    eps: float,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+) -> torch.Tensor:
+    """``x_adv`` moved by ``alpha`` along the gradient's sign, projected into the L∞ ε-ball
+    around ``x`` and the data bounds."""
+    return _clip(x + (x_adv.detach() + alpha * g.sign() - x).clamp(-eps, eps), lo, hi)
+
+
 def fgsm_rs_examples(
     model: nn.Module,
     x: torch.Tensor,
@@ -66,18 +81,12 @@ def fgsm_rs_examples(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One FGSM step of size ``alpha`` from a uniform random start in the L∞ ε-ball,
-    projected back into the ball and the data bounds (Wong et al. 2020, Algorithm 3)."""
-    if random_start:
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        delta = (2 * u - 1) * eps
-    else:
-        delta = torch.zeros_like(x)
-    x0 = _clip(x + delta, lo, hi).requires_grad_(True)
-    with torch.enable_grad():
-        loss = F.cross_entropy(model(x0), y)
-        g = _input_grad(loss, x0)
-    delta = (x0.detach() - x + alpha * g.sign()).clamp(-eps, eps)
-    return _clip(x + delta, lo, hi).detach()
+    projected back into the ball and the data bounds (Wong et al. 2020, Algorithm 3): PGD
+    with one step."""
+    return pgd_examples(
+        model, x, y, eps=eps, alpha=alpha, steps=1, lo=lo, hi=hi,
+        random_start=random_start, generator=generator,
+    )  # fmt: skip
 
 
 def pgd_examples(
@@ -105,7 +114,7 @@ def pgd_examples(
         with torch.enable_grad():
             loss = F.cross_entropy(model(x_adv), y)
             g = _input_grad(loss, x_adv)
-        x_adv = _clip(x + (x_adv.detach() + alpha * g.sign() - x).clamp(-eps, eps), lo, hi)
+        x_adv = _signed_step(x, x_adv, g, alpha=alpha, eps=eps, lo=lo, hi=hi)
     return x_adv.detach()
 
 
@@ -131,7 +140,7 @@ def trades_examples(
             log_p_adv = F.log_softmax(model(x_adv), dim=1)
             loss = F.kl_div(log_p_adv, p_clean, reduction="sum")
             g = _input_grad(loss, x_adv)
-        x_adv = _clip(x + (x_adv.detach() + alpha * g.sign() - x).clamp(-eps, eps), lo, hi)
+        x_adv = _signed_step(x, x_adv, g, alpha=alpha, eps=eps, lo=lo, hi=hi)
     return x_adv.detach()
 
 
