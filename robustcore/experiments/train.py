@@ -100,6 +100,11 @@ class TrainResult(ExperimentResult):
         return self._metric("method_label")
 
     @property
+    def training_inputs(self) -> str:
+        """What the training accuracy was measured on (``TrainRecipe.training_inputs``)."""
+        return str(self._metric("training_inputs", "the training set") or "the training set")
+
+    @property
     def watchdog(self) -> str:
         """The overfitting watchdog's decision, if it stopped training ("" otherwise)."""
         return str(self._metric("watchdog", "") or "")
@@ -150,6 +155,7 @@ class Train(Experiment):
                     "zoo_key": entry.key,
                     "method": self.target.recipe.method,
                     "method_label": self.target.recipe.describe_method(),
+                    "training_inputs": self.target.recipe.training_inputs,
                     "watchdog": entry.metrics.get("watchdog", ""),
                     "kept_epoch": entry.metrics.get("kept_epoch"),
                 }

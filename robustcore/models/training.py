@@ -243,6 +243,19 @@ class TrainRecipe(Configurable):
         return f"{name} ε={self.adv_eps:g}"
 
     @property
+    def training_inputs(self) -> str:
+        """What the training accuracy is measured on, in a few words: the clean training
+        set, or the perturbed inputs the method trains on (then it sits below the clean
+        accuracy, and the gap to test accuracy is not overfitting)."""
+        if self.method == "noise":
+            return "its noisy training inputs"
+        if self.method == "pgd_at" and self.adv_share < 1:
+            return f"its training batches ({self.adv_share:.0%} adversarial)"
+        if self.adversarial:
+            return "its adversarial training examples"
+        return "the training set"
+
+    @property
     def adversarial(self) -> bool:
         """Is this adversarial training (FGSM-RS, PGD-AT or TRADES)?"""
         return self.method in ADVERSARIAL

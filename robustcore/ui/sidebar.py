@@ -31,6 +31,15 @@ SOURCES = {
 # this sidebar anew; the choices are therefore also kept under these keys, which are no
 # widget's, and each widget starts from them (its key alone would reset to the default).
 _KEEP = "rc_keep."
+_GEN = "rc_widget_generation"
+
+
+def _wk(name: str) -> str:
+    """The widget key ``name`` in its current generation. "Use as current model" starts a
+    new one: a browser keeps showing a widget's old value while its key stays the same,
+    even after the key is deleted, so only new keys show the new model's settings."""
+    gen = st.session_state.get(_GEN, 0)
+    return name if gen == 0 else f"{name}@{gen}"
 
 
 def _kept_index(name: str, options: list[Any], default: Any) -> int:
@@ -168,13 +177,15 @@ def _train_controls(ds: Dataset) -> None:
         archs,
         index=_kept_index(f"arch.{ds.name}", archs, default_arch(ds)),
         format_func=lambda a: ARCHITECTURES[a].title,
-        key="rc_arch",
+        key=_wk("rc_arch"),
         help="Models compatible with this dataset's shape.",
     )
     _keep(f"arch.{ds.name}", arch)
     st.caption(ARCHITECTURES[arch].description)
     kept = st.session_state.get(_KEEP + "recipe")
-    recipe = recipe_controls("rc_recipe", kept, st.session_state.get(_KEEP + "method", "standard"))
+    recipe = recipe_controls(
+        _wk("rc_recipe"), kept, st.session_state.get(_KEEP + "method", "standard")
+    )
     if recipe is None:
         return
     _keep("recipe", recipe.to_dict())
@@ -202,9 +213,11 @@ def use_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
     _keep(f"arch.{ds.name}", arch)
     _keep("recipe", recipe.to_dict())
     _keep("method", recipe.method)
+    old = (_wk("rc_recipe"), _wk("rc_arch"), _wk("rc_source"))
     for k in list(st.session_state):
-        if isinstance(k, str) and (k.startswith("rc_recipe") or k in ("rc_arch", "rc_source")):
+        if isinstance(k, str) and k.startswith(old):
             del st.session_state[k]
+    st.session_state[_GEN] = st.session_state.get(_GEN, 0) + 1
     start_model(ds, arch, recipe)
     st.rerun()
 
@@ -315,7 +328,7 @@ def model_sidebar() -> None:
                 list(SOURCES),
                 index=_kept_index("source", list(SOURCES), "zoo"),
                 format_func=SOURCES.get,
-                key="rc_source",
+                key=_wk("rc_source"),
             )
             _keep("source", source)
             if source == "zoo":

@@ -22,6 +22,7 @@ UNDEFENDED = "undefended"
 UNDEFENDED_TITLE = "the undefended model (same recipe, standard training)"
 SLOTS = ("wb.a", "wb.b")
 WHAT_IF = " · what-if"
+NORM_TITLES = {"linf": "L∞", "l2": "L2"}
 
 
 def _grid_text(grid: tuple[float, ...]) -> str:
@@ -93,6 +94,11 @@ def form(ds: Dataset, target: Target) -> tuple[WhiteBox, WhiteBox | None] | None
                 "architecture trained from the zoo with the same recipe. Against the "
                 "undefended twin the same attack settings as above are used.",
             )
+            if defended:
+                st.caption(
+                    "The undefended model is attacked with the settings above; the ones "
+                    "below apply when the what-if is this model or another architecture."
+                )
             what_if = param_values(
                 WhiteBox,
                 key="wb_b",
@@ -193,18 +199,24 @@ def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> N
     if res_b is not None:
         at_max_b = res_b.accuracy_at_max()
         cols_b = st.columns(5)
+        change = st.session_state.get("wb_what_if", "")
+        cols_b[0].markdown(f"**What-if** ({change})")
         for i, name in enumerate(("FGSM", "PGD")):
             if name in at_max_b and name in at_max:
+                # Short labels fit their column; the what-if's change is in the row's title.
                 cols_b[i + 1].metric(
-                    f"{name} accuracy at ε={res_b.eps_max:g}{suffix}",
+                    f"{name} at ε={res_b.eps_max:g}{WHAT_IF}",
                     f"{at_max_b[name]:.1%}",
                     delta=f"{at_max_b[name] - at_max[name]:+.1%} vs the first",
                     delta_color="off",
+                    help=f"{name} accuracy at ε={res_b.eps_max:g} in the what-if ({change}).",
                 )
     sweep_curves = _curves(runs)
     if sweep_curves:
         st.plotly_chart(
-            accuracy_vs_eps(sweep_curves, chance=res.chance, x_title=f"ε ({res.norm})"),
+            accuracy_vs_eps(
+                sweep_curves, chance=res.chance, x_title=f"ε ({NORM_TITLES[res.norm]})"
+            ),
             width="stretch",
             key="wb_curve",
         )

@@ -10,7 +10,16 @@ import plotly.graph_objects as go
 from .figures import DASHES, PALETTE
 
 ZERO_FLOOR = -12.0
-"""log10 of a gradient norm is drawn at this value when the norm is exactly 0."""
+"""log10 of a gradient norm is drawn at this value when the norm is exactly 0, or two
+decades below the smallest non-zero norm when that is smaller (zeros stay at the left)."""
+
+
+def zero_position(norms: np.ndarray) -> float:
+    """Where exact zeros are drawn on the log10 axis: left of every non-zero norm."""
+    nonzero = norms[norms > 0]
+    if nonzero.size == 0:
+        return ZERO_FLOOR
+    return float(min(ZERO_FLOOR, np.floor(np.log10(nonzero.min())) - 2))
 
 
 def success_vs_temperature(
@@ -19,6 +28,7 @@ def success_vs_temperature(
     """One line per attack: success rate against the distillation temperature (log axis);
     the undefended model's naive success as a dashed reference line."""
     fig = go.Figure()
+    temps = sorted({float(t) for t in success["temperature"]})
     for i, (attack, grp) in enumerate(success.groupby("attack", sort=False)):
         grp = grp.sort_values("temperature")
         fig.add_trace(
@@ -27,8 +37,14 @@ def success_vs_temperature(
                 y=grp["success_rate"],
                 name=str(attack),
                 mode="lines+markers",
-                line={"color": PALETTE[i % len(PALETTE)], "dash": DASHES[i % len(DASHES)]},
-                marker={"size": 9 - i},
+                # Later lines are thinner with smaller markers, so that lines which
+                # coincide (several attacks at 100 %) all stay visible.
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "dash": DASHES[i % len(DASHES)],
+                    "width": max(1.5, 7 - 1.8 * i),
+                },
+                marker={"size": max(5, 15 - 3 * i)},
                 hovertemplate="T=%{x:g}: %{y:.1%}<extra>" + str(attack) + "</extra>",
             )
         )
@@ -45,6 +61,7 @@ def success_vs_temperature(
         title=f"Attack success against the temperature{at}",
         xaxis_title="distillation temperature T (log scale)",
         xaxis_type="log",
+        xaxis={"tickvals": temps, "ticktext": [f"{t:g}" for t in temps]},
         yaxis_title="success rate (of inputs classified right)",
         yaxis_tickformat=".0%",
         yaxis_range=[0, 1.05],
@@ -59,10 +76,11 @@ def gradient_norm_histogram(norms: pd.DataFrame) -> go.Figure:
     """Overlaid histograms of log10 ‖∇ₓ loss‖ per model; exact zeros (underflow) are
     drawn in a bar of their own at the left, and counted in the legend."""
     fig = go.Figure()
+    floor = zero_position(norms["norm"].to_numpy(dtype=float))
     for i, (model, grp) in enumerate(norms.groupby("model", sort=False)):
         v = grp["norm"].to_numpy(dtype=float)
         zero = v == 0
-        logv = np.where(zero, ZERO_FLOOR, np.log10(np.where(zero, 1.0, v)))
+        logv = np.where(zero, floor, np.log10(np.where(zero, 1.0, v)))
         fig.add_trace(
             go.Histogram(
                 x=logv,
@@ -75,7 +93,7 @@ def gradient_norm_histogram(norms: pd.DataFrame) -> go.Figure:
     fig.update_layout(
         title="Input-gradient norms of the cross-entropy (log10; exact zeros at the left)",
         barmode="overlay",
-        xaxis_title=f"log10 ‖∇ₓ loss‖₂ (exactly 0 drawn at {ZERO_FLOOR:g})",
+        xaxis_title=f"log10 ‖∇ₓ loss‖₂ (exactly 0 drawn at {floor:g})",
         yaxis_title="inputs",
         legend={"orientation": "h", "y": -0.3},
         margin={"b": 120},

@@ -192,19 +192,22 @@ def confusion_matrix_figure(
     return fig
 
 
-def training_curves(history: pd.DataFrame, *, title: str = "Training curves") -> go.Figure:
+def training_curves(
+    history: pd.DataFrame, *, title: str = "Training curves", train_name: str = "training set"
+) -> go.Figure:
     """Loss and accuracy per epoch for the training and test sets, side by side.
 
     A distilled model's history has a ``phase`` column (teacher, then student): each phase
     gets its own lines (the teacher's dotted). An adversarially trained model's has
     ``robust_acc``: PGD accuracy on held-out images, drawn on the accuracy panel.
+    ``train_name`` names the training lines (say, "training set (adversarial examples)").
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     phases = list(history["phase"].unique()) if "phase" in history else [""]
     for phase in phases:
         h = history[history["phase"] == phase] if phase else history
         dash = "dot" if phase == "teacher" else "solid"
-        for i, (split, name) in enumerate((("train", "training set"), ("test", "test set"))):
+        for i, (split, name) in enumerate((("train", train_name), ("test", "test set"))):
             color = PALETTE[i]
             label = f"{name} ({phase})" if phase else name
             fig.add_trace(

@@ -69,6 +69,19 @@ def test_adversarial_training_page_beats_the_undefended_model_and_makes_it_curre
     at.button(key="at_use").click()
     run_until(at, lambda a: any("FGSM-RS" in s.value for s in a.sidebar.success), timeout=120)
     assert not at.exception
+    # The sidebar's controls now describe the current model, on this page and on the next
+    # (under new widget keys, which a browser cannot fill with the old values).
+    def method(a):
+        return next(s.value for s in a.sidebar.selectbox if s.label == "Training method")
+
+    assert method(at) == "fgsm_rs"
+    at.switch_page("pages/home.py").run()
+    assert method(at) == "fgsm_rs"
+    assert next(s.value for s in at.sidebar.slider if s.label.startswith("Training ε")) == 0.1
+    assert "rc_recipe_method" not in {s.key for s in at.sidebar.selectbox}
+    # Home: the defended model's training accuracy is on its adversarial examples.
+    assert any(m.label == "Training accuracy (perturbed)" for m in at.metric)
+    assert not at.exception
 
 
 def test_distillation_page_shows_masking_and_the_adaptive_attack():

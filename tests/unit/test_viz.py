@@ -221,3 +221,35 @@ def test_evasion_figures():
     curve = pd.DataFrame({"l2_budget": [0, 1, 2], "success_rate": [0, 0.5, 1]})
     assert success_vs_budget({"C&W": curve}).data[0].name == "C&W"
     assert len(norm_histogram({"a": [1, 2], "b": [3]}).data) == 2
+
+
+def test_distillation_success_lines_that_coincide_stay_visible():
+    from robustcore.viz.defensive_distillation import success_vs_temperature
+
+    rows = [
+        {"attack": a, "temperature": t, "success_rate": 1.0}
+        for a in ("adaptive", "transfer", "C&W")
+        for t in (1.0, 10.0, 100.0)
+    ]
+    fig = success_vs_temperature(pd.DataFrame(rows), undefended=1.0, eps=0.3)
+    _serialisable(fig)
+    widths = [t.line.width for t in fig.data]
+    sizes = [t.marker.size for t in fig.data]
+    # Drawn on top of each other, each later line is thinner: every one shows.
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3
+    assert list(fig.layout.xaxis.ticktext) == ["1", "10", "100"]
+
+
+def test_gradient_norm_zeros_are_drawn_left_of_every_nonzero_norm():
+    from robustcore.viz.defensive_distillation import gradient_norm_histogram
+
+    norms = pd.DataFrame(
+        {"model": ["T=1"] * 3 + ["T=100"] * 3, "norm": [1e-3, 1e-2, 0.1, 0.0, 1e-21, 0.0]}
+    )
+    fig = gradient_norm_histogram(norms)
+    _serialisable(fig)
+    t100 = np.asarray(fig.data[1].x, dtype=float)
+    zero_at = t100[[0, 2]]
+    assert (zero_at == zero_at[0]).all() and zero_at[0] < np.log10(1e-21)
+    assert f"{zero_at[0]:g}" in fig.layout.xaxis.title.text
