@@ -91,12 +91,20 @@ def _chart(page: Page, *texts: str):
 
 
 def run(steps: list[str], shots: Path | None = None) -> list[tuple[str, str, float]]:
-    rows = []
+    rows: list[tuple[str, str, float]] = []
 
     def shoot(name: str) -> None:
         if shots is not None:
             page.wait_for_timeout(2000)  # let Plotly finish drawing
             page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    def step(name: str, title: str, button: str, what: str, *chart_texts: str) -> None:
+        """Open page ``title``, press ``button``, time it until the chart is drawn."""
+        open_page(page, title)
+        secs = _timed(page, button, _chart(page, *chart_texts))
+        if name in steps:
+            rows.append((name, what, secs))
+        shoot(name)
 
     home = tempfile.mkdtemp(prefix="robustcore-page-times-")
     proc, url = _serve(home)
@@ -114,39 +122,35 @@ def run(steps: list[str], shots: Path | None = None) -> list[tuple[str, str, flo
             if "home" in steps:
                 secs = time.monotonic() - started
                 rows.append(("home", "open the app, Train / load model (default CNN)", secs))
+            curve = "Accuracy against perturbation budget"
             if "whitebox" in steps:
-                open_page(page, "White-box attacks")
-                done = _chart(page, "Accuracy against perturbation budget")
-                secs = _timed(page, "Run attacks", done)
-                rows.append(("whitebox", "Run attacks (defaults)", secs))
-                shoot("whitebox")
+                step(
+                    "whitebox", "White-box attacks", "Run attacks", "Run attacks (defaults)", curve
+                )
             if "distillation" in steps:
-                open_page(page, "Defensive distillation")
-                done = _chart(page, "adaptive")
-                secs = _timed(page, "Distil and attack", done)
-                rows.append(("distillation", "Distil and attack (defaults)", secs))
-                shoot("distillation")
-            defended = False
-            if {"adversarial_training", "whitebox_defended"} & set(steps):
-                open_page(page, "Adversarial training")
-                secs = _timed(page, "Train and attack", _chart(page, "defended vs"))
-                if "adversarial_training" in steps:
-                    rows.append(("adversarial_training", "Train and attack (defaults)", secs))
-                shoot("adversarial_training")
+                what = "Distil and attack (defaults)"
+                step(
+                    "distillation", "Defensive distillation", "Distil and attack", what, "adaptive"
+                )
+            defended = {"adversarial_training", "whitebox_defended"} & set(steps)
+            if defended:
+                what = "Train and attack (defaults)"
+                step(
+                    "adversarial_training",
+                    "Adversarial training",
+                    "Train and attack",
+                    what,
+                    "defended vs",
+                )
                 page.get_by_role("button", name="Use as current model").click()
                 sidebar = page.get_by_test_id("stSidebar")
-                expect(sidebar.get_by_text(re.compile(r"Current model: .*FGSM-RS"))).to_be_visible(
-                    timeout=120_000
+                current = sidebar.get_by_text(re.compile(r"Current model: .*FGSM-RS"))
+                expect(current).to_be_visible(timeout=120_000)
+            if "whitebox_defended" in steps:
+                what = "Run attacks (defended model + undefended what-if)"
+                step(
+                    "whitebox_defended", "White-box attacks", "Run attacks", what, curve, "what-if"
                 )
-                defended = True
-            if "whitebox_defended" in steps and defended:
-                open_page(page, "White-box attacks")
-                done = _chart(page, "Accuracy against perturbation budget", "what-if")
-                secs = _timed(page, "Run attacks", done)
-                rows.append(
-                    ("whitebox_defended", "Run attacks (defended model + undefended what-if)", secs)
-                )
-                shoot("whitebox_defended")
             if defended and shots is not None:
                 page.get_by_role("link", name="Home").click()
                 heading = page.get_by_role("heading", name="Adversarial Robustness Workbench")
@@ -159,6 +163,16 @@ def run(steps: list[str], shots: Path | None = None) -> list[tuple[str, str, flo
     return rows
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS))
@@ -169,13 +183,17 @@ def main() -> None:
     import torch
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()
     print(
-        f"# page_times, {stamp}: {os.cpu_count()} CPU cores ({platform.processor() or '?'}), "
-        f"torch {torch.__version__}, fresh ROBUSTCORE_HOME, headless Chromium\n"
+        f"# page_times, {stamp}: {os.cpu_count()} CPU cores ({_cpu_name()}), "
+        f"torch {torch.__version__}, fresh ROBUSTCORE_HOME, headless Chromium; "
+        f"load average before: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)\n"
     )
     if ns.screenshots is not None:
         ns.screenshots.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     rows = run(ns.only, ns.screenshots)
+    wall = time.monotonic() - started
     print("| page | run | seconds | target | met |")
     print("|---|---|---|---|---|")
     for key, what, secs in rows:
@@ -183,6 +201,7 @@ def main() -> None:
         met = "" if target is None else ("yes" if secs < target else "**no**")
         tgt = "" if target is None else f"< {target:g} s"
         print(f"| {key} | {what} | {secs:.1f} | {tgt} | {met} |")
+    print(f"\nTotal wall time {wall:.0f} s (with starting the server and the browser).")
 
 
 if __name__ == "__main__":

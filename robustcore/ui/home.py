@@ -13,7 +13,7 @@ from .state import ModelRef
 
 def _train_name(result: TrainResult) -> str:
     on = result.training_inputs
-    return "training set" if on == "the training set" else f"training ({on.removeprefix('its ')})"
+    return "training set" if on == "the training set" else "training set (perturbed, as trained)"
 
 
 def _metrics_row(result: TrainResult, ds: Dataset) -> None:
