@@ -63,10 +63,11 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         )
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
-            "five budgets on 100 images and C&W on 50, for both models) train for about twice "
-            "as long as the current model took (FGSM-RS with its per-epoch checks), then "
-            "attack both; a progress bar shows where it is. PGD-AT and TRADES cost at most "
-            "steps + 1 times a standard epoch. A run done before is shown at once."
+            "five budgets on 100 images and C&W on 50, for both models) take about a minute "
+            "on two CPU cores for the default CNN: training for about twice as long as the "
+            "current model took (FGSM-RS with its per-epoch checks), then attacking both; a "
+            "progress bar shows where it is. PGD-AT and TRADES cost at most steps + 1 times a "
+            "standard epoch. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
     if not pressed:
