@@ -30,6 +30,7 @@ answers or watch its stream. It imports neither.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -136,6 +137,9 @@ class QueryModel:
         self.num_classes: int | None = None
         self.queries = torch.zeros(0, dtype=torch.long)
         self.detected_at = torch.zeros(0, dtype=torch.long)
+        #: seconds spent in the model's forward passes since ``open`` (the queries' cost,
+        #: the floor an attack's total time is compared with)
+        self.forward_seconds = 0.0
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -149,6 +153,7 @@ class QueryModel:
             raise ValidationError(f"The number of clients must be ≥ 0; got {n}.")
         self.queries = torch.zeros(int(n), dtype=torch.long, device=self.device)
         self.detected_at = torch.zeros(int(n), dtype=torch.long, device=self.device)
+        self.forward_seconds = 0.0
         for m in self.monitors:
             m.open(int(n))
 
@@ -214,20 +219,28 @@ class QueryModel:
                     f"Query budget of {self.budget} per client exceeded by client(s) {ids}; "
                     "the attack must stop or plan within remaining()."
                 )
-        # 1-based position of each query in its client's stream (several per call allowed).
-        order = torch.argsort(c, stable=True)
-        sorted_c = c[order]
-        first = torch.searchsorted(sorted_c, sorted_c, right=False)
-        rank = torch.empty_like(c)
-        rank[order] = torch.arange(c.numel(), device=self.device) - first
-        numbers = self.queries[c] + rank + 1
+        if self.monitors:
+            # 1-based position of each query in its client's stream (several per call).
+            order = torch.argsort(c, stable=True)
+            sorted_c = c[order]
+            first = torch.searchsorted(sorted_c, sorted_c, right=False)
+            rank = torch.empty_like(c)
+            rank[order] = torch.arange(c.numel(), device=self.device) - first
+            numbers = self.queries[c] + rank + 1
         x = x.detach().to(self.device, torch.float32)
         with torch.inference_mode():
+            started = time.perf_counter()
             outs = [
                 self._model(x[i : i + self.batch_size]).float()
                 for i in range(0, x.shape[0], self.batch_size)
             ]
-            logits = torch.cat(outs) if outs else torch.zeros(0, self.num_classes or 1)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.forward_seconds += time.perf_counter() - started
+            if len(outs) == 1:
+                logits = outs[0]
+            else:
+                logits = torch.cat(outs) if outs else torch.zeros(0, self.num_classes or 1)
             if self.num_classes is None and outs:
                 self.num_classes = int(logits.shape[1])
             if self.output == "labels":

@@ -153,3 +153,34 @@ def test_the_query_interface_lives_below_attacks_and_defenses():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_forward_seconds_time_the_model_only_and_reset_on_open():
+    class Slow(nn.Module):
+        def forward(self, x):
+            import time
+
+            time.sleep(0.02)
+            return x.flatten(1)[:, :3]
+
+    api = QueryModel(Slow(), batch_size=2)
+    api.open(2)
+    assert api.forward_seconds == 0.0
+    api(torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 0, 1]))  # two forward passes
+    assert 0.04 <= api.forward_seconds < 1.0
+    api.open(2)
+    assert api.forward_seconds == 0.0
+
+
+def test_simba_pixel_moves_one_feature_per_accepted_direction(linear):
+    from robustcore.attacks.evasion import SimBA
+
+    api = QueryModel(linear)
+    x = torch.full((3, 1, 2, 2), 0.5)
+    x[0, 0, 0, 0] = 1.0  # at the upper bound: only the − step can move it
+    res = SimBA(basis="pixel").run(api, x, torch.zeros(3, dtype=torch.long), eps=0.2, max_queries=9)
+    delta = (res.x_adv - x).flatten(1)
+    # Every feature moved by 0 or ±0.2, none beyond the bounds.
+    assert torch.all(torch.isclose(delta.abs(), torch.tensor(0.2)) | (delta == 0))
+    assert float(res.x_adv.max()) <= 1.0 and float(res.x_adv.min()) >= 0.0
+    assert torch.equal(res.queries, api.queries)

@@ -157,6 +157,12 @@ class SimBA(BlackBoxAttack):
         order = self._orders(shape, n, gen)
         dh = dct_matrix(shape[-2], state.x.device) if self.basis == "dct" else None
         dw = dct_matrix(shape[-1], state.x.device) if self.basis == "dct" else None
+        pixel = self.basis == "pixel"
+        if pixel:
+            # The pixel basis changes one feature per probe: move only that feature (and its
+            # own bounds) instead of building, clipping and comparing whole images.
+            lo_flat = torch.broadcast_to(state.lo, (1, *shape)).reshape(-1)
+            hi_flat = torch.broadcast_to(state.hi, (1, *shape)).reshape(-1)
         t = 0
         report_every = 25
         while True:
@@ -168,30 +174,57 @@ class SimBA(BlackBoxAttack):
             pos = t % dims
             if pos == 0 and t > 0:
                 order = self._orders(shape, n, gen)  # a new pass: a fresh random order
-            q = self._directions(order[act, pos], shape, dh, dw)
+            flat = order[act, pos]
+            q = None if pixel else self._directions(flat, shape, dh, dw)
             for sgn in (-1.0, 1.0):
+                first = sgn < 0
                 if act.numel() == 0:
                     break
-                cur = state.x_adv[act]
-                probe = torch.maximum(torch.minimum(cur + sgn * eps * q, state.hi), state.lo)
-                moved = (probe != cur).flatten(1).any(dim=1)
-                ask = moved & (state.used[act] < state.budget[act])
-                tried = act[ask]
-                better = torch.zeros_like(ask)
+                probe = state.x_adv[act]  # a copy: indexing with a tensor
+                if pixel:
+                    view = probe.view(probe.shape[0], dims)
+                    rows = torch.arange(probe.shape[0], device=probe.device)
+                    old = view[rows, flat]
+                    stepped = torch.maximum(old + sgn * eps, lo_flat[flat])
+                    new_v = torch.minimum(stepped, hi_flat[flat])
+                    view[rows, flat] = new_v
+                    moved = new_v != old
+                else:
+                    cur = probe
+                    probe = torch.maximum(torch.minimum(cur + sgn * eps * q, state.hi), state.lo)
+                    moved = (probe != cur).flatten(1).any(dim=1)
+                # active() left room for one query: only the + step needs the check
+                ask = moved if first else moved & (state.used[act] < state.budget[act])
+                everyone = bool(ask.all())  # the usual case: skip the masked copies
+                tried = act if everyone else act[ask]
+                kept = None
                 if tried.numel():
-                    probs = self.ask(api, probe[ask], tried, state.used)
-                    new = sign * probs.gather(1, lab[tried]).squeeze(1)
-                    won = state.adversarial(probs, tried)
+                    asked = probe if everyone else probe[ask]
+                    probs = self.ask(api, asked, tried, state.used)
+                    labs = lab[tried]
+                    new = sign * probs.gather(1, labs).squeeze(1)
+                    hit = probs.argmax(dim=1) == labs.squeeze(1)
+                    won = hit if state.targeted else ~hit
                     keep = (new < score[tried]) | won
                     idx = tried[keep]
-                    state.x_adv[idx] = probe[ask][keep]
+                    state.x_adv[idx] = asked[keep]
                     state.probs[idx] = probs[keep]
                     score[idx] = new[keep]
-                    state.done[tried[won]] = True
-                    better[ask.nonzero().flatten()[keep]] = True
+                    state.done[idx] = won[keep]  # active images were not done before
+                    kept = keep
+                if not first:
+                    break
                 # the + step only where the − step was not kept
-                rest = ~better
-                act, q = act[rest], q[rest]
+                if kept is None:
+                    rest = torch.ones_like(ask)
+                elif everyone:
+                    rest = ~kept
+                else:
+                    rest = torch.ones_like(ask)
+                    rest[ask.nonzero().flatten()[kept]] = False
+                act, flat = act[rest], flat[rest]
+                if q is not None:
+                    q = q[rest]
             t += 1
             if progress and t % report_every == 0:
                 progress(state.fraction_done(), f"SimBA ({self.basis}): {t} directions")
