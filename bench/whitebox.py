@@ -207,9 +207,15 @@ def outcome(
 
 
 def robustcore_fn(attack, model: nn.Module, **budget) -> AttackFn:
-    """``budget``: the run's ``eps`` and ``norm`` (none for C&W)."""
+    """``budget``: the run's ``eps`` and ``norm`` (none for C&W). FGSM and PGD are timed
+    through ``perturb``: the adversarial inputs only, as torchattacks' and ART's calls
+    return (``run`` also makes a forward pass for its result's predictions and confidences).
+    C&W goes through ``run``, which reports the iterations it made (one pass in 500 more)."""
 
     def run(x: torch.Tensor, y: torch.Tensor):
+        if attack.budgeted:
+            steps = getattr(attack, "steps", 1) * getattr(attack, "restarts", 1)
+            return attack.perturb(model, x, y, **budget), steps
         res = attack.run(model, x, y, **budget)
         return res.x_adv, res.steps
 

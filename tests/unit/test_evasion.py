@@ -206,3 +206,29 @@ def test_sanity_checks_flag_a_rising_curve_and_a_weak_iterative_attack():
     assert checks["PGD: monotone in ε"].status == "warn"
     weak = check_iterative_beats_single_step(sweep)
     assert weak.status == "warn" and "ε=0.1" in weak.message
+
+
+@pytest.mark.parametrize(
+    "attack, kw",
+    [
+        (FGSM(), {"eps": 0.1}),
+        (PGD(steps=3, seed=1), {"eps": 0.1}),
+        (PGD(steps=2), {"eps": 0.5, "norm": "l2"}),
+    ],
+)
+def test_perturb_gives_runs_adversarial_inputs_without_the_result_pass(model, batch, attack, kw):
+    x, y = batch
+    passes = []
+    hook = model.register_forward_hook(lambda *_: passes.append(1))
+    try:
+        res = attack.run(model, x, y, **kw)
+        n_run = len(passes)
+        passes.clear()
+        x_adv = attack.perturb(model, x, y, **kw)
+        n_perturb = len(passes)
+    finally:
+        hook.remove()
+    assert torch.equal(x_adv, res.x_adv)
+    assert n_perturb == n_run - 1  # the result's prediction pass is the only difference
+    with pytest.raises(ValidationError):
+        attack.perturb(model, x, y[:-1], **kw)

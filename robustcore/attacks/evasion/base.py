@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -213,35 +213,12 @@ class EvasionAttack(Configurable):
             goal: targeted or not, and the data bounds (default: untargeted in [0, 1]).
             progress: optional ``progress(fraction, message)``; it may raise to cancel.
         """
-        goal = goal or UNTARGETED
-        norm = norm or self.norms[0]
-        if self.budgeted:
-            eps, norm = check_budget(eps, norm)
-        elif eps is not None:
-            raise ValidationError(
-                f"{self.title} has no ε budget: it looks for each input's smallest change."
-            )
-        if norm not in self.norms:
-            raise ValidationError(
-                f"{self.title} supports the {' and '.join(self.norms)} norm, not {norm!r}."
-            )
-        if x.dim() < 2 or y.dim() != 1 or x.shape[0] != y.shape[0]:
-            raise ValidationError(
-                f"Give a batch of inputs (N, …) and one label per input: got inputs shaped "
-                f"{tuple(x.shape)} and labels shaped {tuple(y.shape)}."
-            )
-        device = model_device(model)
-        x = x.detach().to(device, torch.float32)
-        y = y.detach().to(device, torch.long)
-        lo, hi = as_bounds(goal.bounds, x)
         was_training = model.training
-        model.eval()
+        model.eval()  # before the shape probe too: batch norm must not see one input in training
         t0 = time.perf_counter()
         try:
-            num_classes = None
-            if x.shape[0]:
-                num_classes = _probe(model, x)
-            tgt = resolve_target(goal.targeted, goal.target, y, num_classes)
+            x, y, tgt, lo, hi, eps, norm = self._prepare(model, x, y, eps, norm, goal)
+            device = x.device
             if x.shape[0] == 0:
                 x_adv, steps = x.clone(), 0
             else:
@@ -265,6 +242,68 @@ class EvasionAttack(Configurable):
             seconds=seconds,
             steps=steps,
         )
+
+    def perturb(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        eps: float | None = None,
+        norm: str | None = None,
+        goal: Goal | None = None,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        """The adversarial inputs only, like torchattacks' ``attack(x, y)``: the same checks
+        and the same ``x_adv`` as :meth:`run`, without the extra forward pass that
+        :meth:`run` makes for the predictions, confidences and success of its result.
+        Arguments as for :meth:`run`."""
+        was_training = model.training
+        model.eval()
+        try:
+            x, y, tgt, lo, hi, eps, norm = self._prepare(model, x, y, eps, norm, goal)
+            if x.shape[0] == 0:
+                return x.clone()
+            x_adv, _ = self._attack(model, x, y, tgt, lo, hi, eps, norm, progress)
+        finally:
+            model.train(was_training)
+        return x_adv.detach()
+
+    def _prepare(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        eps: float | None,
+        norm: str | None,
+        goal: Goal | None,
+    ) -> tuple[Any, ...]:
+        """Check a run's arguments; (x, y, target, lo, hi, eps, norm) on the model's device."""
+        goal = goal or UNTARGETED
+        norm = norm or self.norms[0]
+        if self.budgeted:
+            eps, norm = check_budget(eps, norm)
+        elif eps is not None:
+            raise ValidationError(
+                f"{self.title} has no ε budget: it looks for each input's smallest change."
+            )
+        if norm not in self.norms:
+            raise ValidationError(
+                f"{self.title} supports the {' and '.join(self.norms)} norm, not {norm!r}."
+            )
+        if x.dim() < 2 or y.dim() != 1 or x.shape[0] != y.shape[0]:
+            raise ValidationError(
+                f"Give a batch of inputs (N, …) and one label per input: got inputs shaped "
+                f"{tuple(x.shape)} and labels shaped {tuple(y.shape)}."
+            )
+        device = model_device(model)
+        x = x.detach().to(device, torch.float32)
+        y = y.detach().to(device, torch.long)
+        lo, hi = as_bounds(goal.bounds, x)
+        # The class count is needed to check a target; the shape check runs either way.
+        num_classes = _probe(model, x) if x.shape[0] else None
+        tgt = resolve_target(goal.targeted, goal.target, y, num_classes)
+        return x, y, tgt, lo, hi, eps, norm
 
     def _attack(
         self,
