@@ -20,8 +20,15 @@ iterations and the forward passes it made (counted with a hook), and two ratios:
 ``--threads`` defaults to all cores up to 8; on a machine shared with other jobs, one
 thread gives far steadier numbers (idle-waiting threads of several processes slow each
 other down by an order of magnitude). Below the table it prints the floors and whether the
-issue's speed targets were met: PGD and C&W within 1.10× of the floor per step, PGD at
-least as fast as torchattacks, C&W at least 10× faster than ART at the same iterations.
+issue's speed targets were met: PGD and C&W within 1.10× of the floor per step, FGSM at
+most 1.05× torchattacks' time, PGD at least 10 % faster than torchattacks at no higher
+adversarial accuracy, C&W at least 10× faster than ART at the same iterations.
+
+PGD runs twice in robustcore: as torchattacks and ART run it (every image takes every
+step; the same adversarial images to the bit), and as ``PGD(early_stop=True)``, the row
+``robustcore (early stop)``: each image leaves the attack at the first step that fools the
+model, so its adversarial accuracy can only be lower; its iterations are the steps it made
+(each on the images not yet fooled, so its ``s/step ÷ floor`` is below 1).
 
 The settings are the same for all three libraries: the same ε and absolute step size, no
 random start (so that FGSM and PGD are deterministic and must give the same adversarial
@@ -62,6 +69,7 @@ from robustcore.models import train_entry  # noqa: E402
 
 ATTACKS = ("fgsm", "pgd", "pgdl2", "cw")
 LIBRARIES = ("robustcore", "torchattacks", "art")
+EARLY = "robustcore (early stop)"  # PGD(early_stop=True): a row of its own, run with robustcore
 
 # An attack run: (x, y) -> (adversarial images, attack iterations, or None for "count the
 # forward passes", which is exact for torchattacks: one forward per step).
@@ -293,6 +301,13 @@ def build_jobs(
         alpha = pgd.alpha(eps)
         s = f"ε={eps:g} {'L2' if l2 else 'L∞'}, {ns.steps} steps of {alpha:.4g}, no random start"
         runs.append(("robustcore", s, robustcore_fn(pgd, model, eps=eps, norm=norm), None))
+        early = pgd.replace(early_stop=True)
+        plain = robustcore_fn(early, model, eps=eps, norm=norm)
+
+        def fn(x, y, plain=plain):  # iterations: the steps it made (counted passes)
+            return plain(x, y)[0], None
+
+        runs.append((EARLY, f"{s}, each image stops at its first success", fn, None))
         if ta:
             cls = ta.PGDL2 if l2 else ta.PGD
             atk = cls(model, eps=eps, alpha=alpha, steps=ns.steps, random_start=False)
@@ -336,7 +351,7 @@ def build_jobs(
         raise SystemExit(f"unknown attack {name!r}: choose from {', '.join(ATTACKS)}")
     jobs = []
     for lib, settings, fn, warm in runs:
-        if lib not in libs:
+        if (lib if lib != EARLY else "robustcore") not in libs:
             continue
         reps = ns.art_cw_repeats if (lib == "art" and name == "cw") else ns.repeats
         jobs.append(Job(lib, settings, fn, warm, reps))
@@ -368,13 +383,28 @@ def checks(rows: list[Row]) -> list[str]:
                 f"per step (target ≤ 1.10×): {'met' if ok else 'MISSED'}"
             )
     for r in rows:
-        if r.library == "torchattacks" and r.attack in ("pgd", "pgdl2"):
+        if r.library == "torchattacks" and r.attack == "fgsm":
             ours = by.get(("robustcore", r.attack, r.images))
             if ours:
-                ok = ours.seconds <= r.seconds
+                ratio = ours.seconds / r.seconds
                 out.append(
-                    f"{r.attack}: robustcore {ours.seconds:.3f} s vs torchattacks "
-                    f"{r.seconds:.3f} s (target: at least as fast): {'met' if ok else 'MISSED'}"
+                    f"fgsm: robustcore {ours.seconds:.3f} s vs torchattacks {r.seconds:.3f} s, "
+                    f"{ratio:.2f}× its time (target ≤ 1.05×): "
+                    f"{'met' if ratio <= 1.05 else 'MISSED'}"
+                )
+        if r.library == "torchattacks" and r.attack in ("pgd", "pgdl2"):
+            for lib in ("robustcore", EARLY):
+                ours = by.get((lib, r.attack, r.images))
+                if not ours:
+                    continue
+                ratio = ours.seconds / r.seconds
+                # The issue's target: at least 10 % faster, at no higher adversarial accuracy.
+                ok = ratio <= 0.90 and ours.adv_accuracy <= r.adv_accuracy
+                out.append(
+                    f"{r.attack}: {lib} {ours.seconds:.3f} s vs torchattacks {r.seconds:.3f} s, "
+                    f"{ratio:.2f}× its time, adversarial accuracy {100 * ours.adv_accuracy:.1f} % "
+                    f"vs {100 * r.adv_accuracy:.1f} % (target: ≤ 0.90× at no higher accuracy): "
+                    f"{'met' if ok else 'MISSED'}"
                 )
         if r.library == "art" and r.attack == "cw" and r.vs_robustcore is not None:
             ok = r.vs_robustcore >= 10

@@ -166,7 +166,9 @@ class AdversarialTraining(Experiment):
     )
     n_cw: int = param(50, low=10, high=1000, step=10, label="C&W test images")
     seed: int = param(0, low=0, high=2**31 - 1, label="Input seed", help="Which test inputs.")
-    pgd: PGD = nested(PGD, default=PGD(steps=40, restarts=2), label="Evaluation PGD")
+    pgd: PGD = nested(
+        PGD, default=PGD(steps=40, restarts=2, early_stop=True), label="Evaluation PGD"
+    )
 
     def check(self) -> None:
         if self.defense.method not in ADVERSARIAL:

@@ -124,7 +124,7 @@ class DefensiveDistillation(Experiment):
     cw: bool = param(True, label="Carlini–Wagner", help="Also run C&W L2 on the logits.")
     n_cw: int = param(100, low=10, high=1000, step=10, label="C&W test images")
     seed: int = param(0, low=0, high=2**31 - 1, label="Input seed", help="Which test inputs.")
-    pgd: PGD = nested(PGD, default=PGD(steps=40), label="PGD settings")
+    pgd: PGD = nested(PGD, default=PGD(steps=40, early_stop=True), label="PGD settings")
 
     def check_data(self, dataset: Dataset) -> None:
         if self.target is None or self.target.arch is None:
@@ -170,8 +170,11 @@ class DefensiveDistillation(Experiment):
         goal = Goal(bounds=(dataset.bounds[0].to(device), dataset.bounds[1].to(device)))
         from ..defenses.training import LogitsDividedBy, input_gradient_norms
 
-        # Black-box reference: PGD on the undefended model, transferred.
-        surrogate = self.pgd.run(undefended.model, x, y, eps=self.eps, norm="linf", goal=goal)
+        # Black-box reference: PGD on the undefended model, transferred. It takes every
+        # step (no early stop): examples that stopped at their first success on the
+        # surrogate would transfer worse.
+        transfer = self.pgd.replace(early_stop=False)
+        surrogate = transfer.run(undefended.model, x, y, eps=self.eps, norm="linf", goal=goal)
         undef_success = fooled_rate(undefended.model, x, y, surrogate.x_adv)
 
         success_rows, model_rows, grad_rows = [], [], []

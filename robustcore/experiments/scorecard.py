@@ -236,7 +236,7 @@ class Scorecard(Experiment):
         accs = {}
         for j, (size, eps) in enumerate((("small", self.eps_small), ("large", self.eps_large))):
             report(0.1 + 0.15 * j, f"PGD at ε = {eps:g}")
-            pgd = PGD(steps=self.pgd_steps, seed=self.seed)
+            pgd = PGD(steps=self.pgd_steps, seed=self.seed, early_stop=True)
             res = attack_in_batches(pgd, model, x, y, eps=eps, goal=goal, batch_size=512)
             acc = float((res.pred == y).float().mean())
             accs[size] = acc

@@ -263,7 +263,7 @@ class WhiteBox(Experiment):
         "beats FGSM, more steps/restarts change little.",
     )
     seed: int = param(0, low=0, high=2**31 - 1, label="Input seed", help="Which test inputs.")
-    pgd: PGD = nested(PGD, label="PGD settings")
+    pgd: PGD = nested(PGD, default=PGD(early_stop=True), label="PGD settings")
     cw: CarliniWagnerL2 = nested(CarliniWagnerL2, label="Carlini–Wagner settings")
 
     def check(self) -> None:

@@ -189,7 +189,12 @@ class QueryModel:
             raise ValidationError(
                 f"clients must name one client per query: {c.shape[0]} for {x.shape[0]}."
             )
-        if c.numel() and bool(((c < 0) | (c >= self.n_clients)).any()):
+        if c.numel():
+            lo, hi = torch.aminmax(c)  # one pass and one read-back: called per query batch
+            bad = int(lo) < 0 or int(hi) >= self.n_clients
+        else:
+            bad = False
+        if bad:
             raise ValidationError(f"Client ids must lie in 0..{self.n_clients - 1}.")
         return c
 

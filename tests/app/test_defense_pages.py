@@ -69,6 +69,7 @@ def test_adversarial_training_page_beats_the_undefended_model_and_makes_it_curre
     at.button(key="at_use").click()
     run_until(at, lambda a: any("FGSM-RS" in s.value for s in a.sidebar.success), timeout=120)
     assert not at.exception
+
     # The sidebar's controls now describe the current model, on this page and on the next
     # (under new widget keys, which a browser cannot fill with the old values).
     def method(a):

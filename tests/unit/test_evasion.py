@@ -102,6 +102,52 @@ def test_restarts_never_weaken_pgd(model, batch):
     assert three.success.sum() >= one.success.sum()
 
 
+@pytest.mark.parametrize(
+    ("kw", "eps", "norm"),
+    [
+        ({}, 0.1, "linf"),
+        ({"random_start": False}, 0.3, "linf"),
+        ({"restarts": 2}, 0.1, "linf"),
+        ({}, 1.5, "l2"),
+    ],
+    ids=str,
+)
+def test_early_stop_is_never_weaker_and_stays_in_the_ball(model, batch, kw, eps, norm):
+    x, y = batch
+    full = PGD(steps=8, seed=2, **kw).run(model, x, y, eps=eps, norm=norm)
+    early = PGD(steps=8, seed=2, early_stop=True, **kw).run(model, x, y, eps=eps, norm=norm)
+    assert bool((early.success | ~full.success).all())  # every fixed-step success is kept
+    bound = early.linf if norm == "linf" else early.l2
+    assert float(bound.max()) <= eps + TOL
+    assert float(early.x_adv.min()) >= 0.0 and float(early.x_adv.max()) <= 1.0
+    # The inputs it never fooled took every step, as in the fixed-step attack.
+    never = ~early.success & ~full.success
+    if kw.get("restarts", 1) == 1:
+        assert torch.allclose(early.x_adv[never], full.x_adv[never], atol=1e-6)
+
+
+def test_early_stop_keeps_the_first_fooling_iterate_and_skips_the_rest(model, batch):
+    x, y = batch
+    passes = []
+    hook = model.register_forward_hook(lambda m, i, o: passes.append(int(i[0].shape[0])))
+    try:
+        res = PGD(steps=20, early_stop=True).perturb(model, x, y, eps=0.3)
+    finally:
+        hook.remove()
+    with torch.inference_mode():
+        assert bool((model(res).argmax(1) != y).all())  # ε = 0.3 fools every input
+    # One probe of one input, then fewer and fewer inputs per step, and no step after the
+    # last input was fooled.
+    steps = passes[1:]
+    assert len(steps) < 20 and steps == sorted(steps, reverse=True) and steps[0] == len(y)
+    # Targeted: the same, toward the target class.
+    tgt = PGD(steps=20, early_stop=True).run(model, x, y, eps=0.3, goal=Goal(target=3))
+    assert (
+        tgt.success_rate
+        >= PGD(steps=20).run(model, x, y, eps=0.3, goal=Goal(target=3)).success_rate
+    )
+
+
 def test_iterative_beats_single_step(model, batch):
     x, y = batch
     fgsm = FGSM().run(model, x, y, eps=0.1)

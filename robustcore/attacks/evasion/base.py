@@ -329,6 +329,15 @@ def input_gradient(
     attack, minus the cross-entropy to the target (so that ascending it approaches the
     target). One forward and one backward pass of the batch.
     """
+    grad, loss, _ = gradient_loss_logits(model, x, labels, targeted)
+    return grad, loss
+
+
+def gradient_loss_logits(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, targeted: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`input_gradient`, plus the logits of that same forward pass (detached), from
+    which an attack can tell which inputs already fool the model at no extra cost."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
@@ -336,4 +345,4 @@ def input_gradient(
         if targeted:
             loss = -loss
         (grad,) = torch.autograd.grad(loss.sum(), x)
-    return grad, loss.detach()
+    return grad, loss.detach(), logits.detach()

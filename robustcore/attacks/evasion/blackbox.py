@@ -28,6 +28,7 @@ extra, uncounted model access.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -87,6 +88,12 @@ class QueryState:
         part = (self.used.float() / self.budget.clamp_min(1).float()).clamp(max=1.0)
         part = torch.where(self.done, torch.ones_like(part), part)
         return float(part.mean()) if part.numel() else 1.0
+
+
+@functools.lru_cache(maxsize=8)
+def _one(device: torch.device) -> torch.Tensor:
+    """The count each query adds, on ``device`` (made once, not per query batch)."""
+    return torch.ones((), dtype=torch.long, device=device)
 
 
 class BlackBoxAttack(Configurable):
@@ -274,7 +281,7 @@ class BlackBoxAttack(Configurable):
         """Send the queries ``xq`` (one per entry of ``clients``) and count them in ``used``."""
         probs = api(xq, clients)
         if used is not None:
-            used += torch.bincount(clients, minlength=used.shape[0])
+            used.index_put_((clients,), _one(used.device), accumulate=True)
         return probs
 
     def _attack(

@@ -11,7 +11,7 @@ from torch import nn
 from ...errors import ValidationError
 from ...params import param
 from ...progress import ProgressFn
-from .base import EvasionAttack, input_gradient, l2_normalize, project
+from .base import EvasionAttack, gradient_loss_logits, l2_normalize, project
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,15 @@ class PGD(EvasionAttack):
     strongest result (a success if any restart succeeded, else the highest loss), so
     restarts can only make it stronger. Restarts after the first always start at random.
     The budget ε and its norm are the run's (``run(..., eps=0.3, norm="linf")``).
+
+    With ``early_stop`` each input leaves the attack at the first step whose iterate fools
+    the model (seen in that step's own forward pass, so the check costs nothing) and keeps
+    that iterate; only the inputs not yet fooled pay for further steps. Every input the
+    fixed-step attack fools is then fooled as well or earlier, so the accuracy it reports
+    is at most the fixed-step one (up to float rounding), while an undefended model costs a
+    fraction of the steps. Leave it off to reproduce the last-iterate PGD of the paper and
+    of torchattacks bit for bit, or when the examples must keep climbing the loss after
+    they first fool (e.g. to transfer them to another model).
     """
 
     name = "pgd"
@@ -49,6 +58,13 @@ class PGD(EvasionAttack):
         1, low=1, high=20, label="Restarts", help="Independent runs; each input keeps its best."
     )
     seed: int = param(0, low=0, high=2**31 - 1, label="Seed", help="Seed of the random starts.")
+    early_stop: bool = param(
+        False,
+        label="Stop each input at its first success",
+        help="An input that fools the model leaves the attack with that iterate; the "
+        "others go on. Never weaker, much faster on an undefended model; off reproduces "
+        "the paper's last-iterate PGD exactly.",
+    )
 
     def check(self) -> None:
         if self.steps < 1:
@@ -86,14 +102,44 @@ class PGD(EvasionAttack):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         alpha = self.alpha(eps)
         x_adv = x if start is None else torch.maximum(torch.minimum(x + start, hi), lo)
-        for _ in range(self.steps):
-            grad, _ = input_gradient(model, x_adv, labels, targeted)
+        # With early stop: ``active`` indexes the inputs still attacked (None: all of them),
+        # ``xs``/``ls``/``xa`` are their originals, labels and iterates.
+        active, xs, ls, xa = None, x, labels, x_adv
+        for k in range(self.steps):
+            grad, _, logits = gradient_loss_logits(model, xa, ls, targeted)
+            if self.early_stop:
+                pred = logits.argmax(dim=1)
+                won = pred == ls if targeted else pred != ls
+                if bool(won.any()):
+                    keep = torch.nonzero(~won).flatten()
+                    if active is None:
+                        x_adv = xa.clone()  # the fooled iterates stay here as they are
+                        active = keep
+                    else:
+                        x_adv[active] = xa
+                        active = active[keep]
+                    if active.numel() == 0:  # every input fooled: the steps left are free
+                        for _ in range(k, self.steps):
+                            tick()
+                        break
+                    xs, ls, xa, grad = x[active], labels[active], xa[keep], grad[keep]
             step = grad.sign() if norm == "linf" else l2_normalize(grad)
-            delta = project(x_adv + alpha * step - x, eps, norm)
-            x_adv = torch.maximum(torch.minimum(x + delta, hi), lo)
+            delta = project(xa + alpha * step - xs, eps, norm)
+            xa = torch.maximum(torch.minimum(xs + delta, hi), lo)
             tick()
+        if active is None:
+            x_adv = xa
+        elif active.numel():
+            x_adv[active] = xa
         if self.restarts == 1:
             return x_adv.detach(), None  # nothing to compare: skip the scoring pass
+        return x_adv.detach(), self._score(model, x_adv, labels, targeted)
+
+    @staticmethod
+    def _score(
+        model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor, targeted: bool
+    ) -> torch.Tensor:
+        """Each input's strength for comparing restarts (successes first, then the loss)."""
         with torch.inference_mode():
             logits = model(x_adv)
             loss = nn.functional.cross_entropy(logits, labels, reduction="none")
@@ -103,8 +149,7 @@ class PGD(EvasionAttack):
         else:
             won = pred != labels
         # Successes rank above failures; among equals a higher loss is stronger.
-        score = loss + won.to(loss.dtype) * 1e6
-        return x_adv.detach(), score
+        return loss + won.to(loss.dtype) * 1e6
 
     def _attack(
         self,

@@ -165,17 +165,34 @@ class SimBA(BlackBoxAttack):
             hi_flat = torch.broadcast_to(state.hi, (1, *shape)).reshape(-1)
         t = 0
         report_every = 25
+        rows_all = torch.arange(n, device=state.x.device)
+        # ``safe``: iterations left in which no attacked image can run out of queries (each
+        # iteration costs an image at most 2), so the budget checks can be skipped; at 0
+        # they run at every step. ``act`` holds the images still attacked; it only needs
+        # refreshing after a step was kept (the image may have won).
+        safe, act, refresh = 0, rows_all, True
         while True:
-            act = state.active()
+            if safe > 0:
+                if refresh:
+                    act = act[~state.done[act]]
+            else:
+                act = state.active()
+                if act.numel():
+                    safe = int((state.budget[act] - state.used[act]).min()) // 2
             # Directions are tried at most max_queries times per image (each costs ≥ 1 query
             # except on features whose bounds leave no room at all).
             if act.numel() == 0 or t >= state.max_queries:
                 break
+            checked = safe == 0
+            safe -= 1
+            refresh = False
             pos = t % dims
             if pos == 0 and t > 0:
                 order = self._orders(shape, n, gen)  # a new pass: a fresh random order
+            start_act = act
             flat = order[act, pos]
-            q = None if pixel else self._directions(flat, shape, dh, dw)
+            # the DCT direction already scaled by the step length ε
+            q = None if pixel else self._directions(flat, shape, dh, dw).mul_(eps)
             for sgn in (-1.0, 1.0):
                 first = sgn < 0
                 if act.numel() == 0:
@@ -183,48 +200,57 @@ class SimBA(BlackBoxAttack):
                 probe = state.x_adv[act]  # a copy: indexing with a tensor
                 if pixel:
                     view = probe.view(probe.shape[0], dims)
-                    rows = torch.arange(probe.shape[0], device=probe.device)
+                    rows = rows_all[: probe.shape[0]]
                     old = view[rows, flat]
-                    stepped = torch.maximum(old + sgn * eps, lo_flat[flat])
-                    new_v = torch.minimum(stepped, hi_flat[flat])
+                    new_v = torch.clamp(old + sgn * eps, lo_flat[flat], hi_flat[flat])
                     view[rows, flat] = new_v
                     moved = new_v != old
                 else:
                     cur = probe
-                    probe = torch.maximum(torch.minimum(cur + sgn * eps * q, state.hi), state.lo)
+                    probe = torch.clamp(torch.add(cur, q, alpha=sgn), state.lo, state.hi)
                     moved = (probe != cur).flatten(1).any(dim=1)
                 # active() left room for one query: only the + step needs the check
-                ask = moved if first else moved & (state.used[act] < state.budget[act])
+                ask = (
+                    moved if first or not checked else moved & (state.used[act] < state.budget[act])
+                )
                 everyone = bool(ask.all())  # the usual case: skip the masked copies
                 tried = act if everyone else act[ask]
                 kept = None
                 if tried.numel():
                     asked = probe if everyone else probe[ask]
                     probs = self.ask(api, asked, tried, state.used)
-                    labs = lab[tried]
-                    new = sign * probs.gather(1, labs).squeeze(1)
-                    hit = probs.argmax(dim=1) == labs.squeeze(1)
-                    won = hit if state.targeted else ~hit
+                    labs = state.labels[tried]
+                    new = probs.gather(1, labs.unsqueeze(1)).squeeze(1)
+                    pred = probs.argmax(dim=1)
+                    if state.targeted:
+                        new, won = -new, pred == labs
+                    else:
+                        won = pred != labs
                     keep = (new < score[tried]) | won
-                    idx = tried[keep]
-                    state.x_adv[idx] = asked[keep]
-                    state.probs[idx] = probs[keep]
-                    score[idx] = new[keep]
-                    state.done[idx] = won[keep]  # active images were not done before
+                    sel = keep.nonzero().squeeze(1)
+                    if sel.numel():
+                        idx = tried[sel]
+                        state.x_adv[idx] = asked[sel]
+                        state.probs[idx] = probs[sel]
+                        score[idx] = new[sel]
+                        state.done[idx] = won[sel]  # active images were not done before
+                        refresh = True
                     kept = keep
                 if not first:
                     break
                 # the + step only where the − step was not kept
                 if kept is None:
-                    rest = torch.ones_like(ask)
-                elif everyone:
+                    continue  # nothing kept: the + step goes to the same images
+                if everyone:
                     rest = ~kept
                 else:
                     rest = torch.ones_like(ask)
                     rest[ask.nonzero().flatten()[kept]] = False
-                act, flat = act[rest], flat[rest]
+                ri = rest.nonzero().squeeze(1)  # one index for the three selections
+                act, flat = act[ri], flat[ri]
                 if q is not None:
-                    q = q[rest]
+                    q = q[ri]
+            act = start_act
             t += 1
             if progress and t % report_every == 0:
                 progress(state.fraction_done(), f"SimBA ({self.basis}): {t} directions")
