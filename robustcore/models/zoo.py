@@ -35,6 +35,7 @@ from ..device import get_device, preferred_memory_format
 from ..errors import ModelError, UploadError, ValidationError
 from ..hashing import stable_hash
 from ..paths import subdir
+from ..progress import split
 from .architectures import ARCHITECTURES, build_model, compatible_architectures
 from .training import BatchHook, ProgressFn, TrainRecipe, evaluate, fit
 
@@ -205,9 +206,19 @@ def train_entry(
             return hit
         model = build_model(arch, ds.input_shape, ds.num_classes, seed=recipe.seed)
         t0 = time.perf_counter()
-        history = fit(model, ds, recipe, device=device, progress=progress, batch_hook=batch_hook)
+        derived_from = None
+        if recipe.method == "distillation" and not extra and batch_hook is None:
+            history, derived_from = _fit_distilled(model, arch, ds, recipe, device, progress)
+        else:
+            history = fit(
+                model, ds, recipe, device=device, progress=progress, batch_hook=batch_hook
+            )
         seconds = time.perf_counter() - t0
         metrics = history_metrics(history, seconds)
+        if derived_from is not None:
+            # The T = 1 student's training is what this model cost; scaling took `seconds`.
+            metrics["train_seconds"] = float(derived_from.metrics.get("train_seconds", seconds))
+            metrics["derived_from"] = derived_from.key
         from ..versions import library_versions
 
         meta = {
@@ -249,6 +260,44 @@ def train_entry(
     )
     _remember(key, device, entry)
     return entry
+
+
+def _fit_distilled(
+    model: nn.Module,
+    arch: str,
+    ds: Dataset,
+    recipe: TrainRecipe,
+    device: torch.device,
+    progress: ProgressFn | None,
+) -> tuple[pd.DataFrame, ZooEntry | None]:
+    """Defensive distillation through the zoo, without training anything twice.
+
+    :func:`~robustcore.defenses.training.fit_distilled` trains both networks in the
+    parametrisation Z = T · g(x), in which the training of g does not depend on T: the
+    teacher is the recipe's undefended model (the same seed, data and loss; checked bit for
+    bit by the tests), and the student at T is the student at T = 1 with its logits
+    multiplied by T. So the teacher comes from the zoo, the T = 1 student is trained once,
+    and every other temperature is derived from it in milliseconds. Returns the history and
+    the zoo entry the model was derived from (``None`` when it was trained here).
+    """
+    from ..defenses.training.distillation import fit_distilled, scale_logits
+
+    t = float(recipe.temperature)
+    if t != 1.0:
+        base = train_entry(arch, ds, recipe.replace(temperature=1.0), progress=progress,
+                           device=device)  # fmt: skip
+        model.load_state_dict({k: v.detach().cpu() for k, v in base.model.state_dict().items()})
+        model.to(device)
+        scale_logits(model, t, ds.x_test[:8].to(device), ds.num_classes)
+        return base.history.copy(), base
+    # The student's messages already say "student: …" (run_epochs' phase).
+    teach_p, student_p = split(progress, {"teacher": 1.0, "": 1.0})
+    teacher = train_entry(arch, ds, recipe.undefended(), progress=teach_p, device=device)
+    history = fit_distilled(
+        model, ds, recipe, device=device, progress=student_p, teacher=teacher.model,
+        teacher_history=teacher.history,
+    )  # fmt: skip
+    return history, None
 
 
 def history_metrics(history: pd.DataFrame, seconds: float) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from robustcore.defenses.training import (
 from robustcore.defenses.training.checks import pgd_accuracy, pgd_success, train_small
 from robustcore.errors import ValidationError
 from robustcore.evaluation.sanity import check_reaches_chance, check_whitebox_beats_blackbox
-from robustcore.models import TrainRecipe, build_model, recipe_key
+from robustcore.models import TrainRecipe, build_model, recipe_key, train_entry
+from robustcore.models.training import fit, run_epochs
 
 SMALL = {"epochs": 3, "batch_size": 64, "seed": 0}
 
@@ -154,6 +155,32 @@ def test_distillation_masks_gradients_and_the_adaptive_attack_breaks_it(mnist5k,
     # Deployed at T = 1: the same predictions as the logits divided by T, T times larger.
     with torch.no_grad():
         assert torch.equal(LogitsDividedBy(model, 100)(x).argmax(1), model(x).argmax(1))
+
+
+def test_the_zoo_distils_once_for_every_temperature(mnist5k, distilled):
+    """Through the zoo the teacher is the undefended model and the student at T is the
+    T = 1 student scaled by T: the same model as training at T from scratch, up to the
+    rounding of the scaling (measured: relative difference 1.6e-7)."""
+    recipe = TrainRecipe(method="distillation", temperature=100, **SMALL)
+    zoo_model = train_entry("mlp", mnist5k, recipe, device=torch.device("cpu"))
+    base = train_entry("mlp", mnist5k, recipe.replace(temperature=1.0))
+    teacher = train_entry("mlp", mnist5k, recipe.undefended())
+    assert base.from_cache and teacher.from_cache  # both made on the way to T = 100
+    assert zoo_model.metrics["derived_from"] == base.key
+    assert list(zoo_model.history["phase"].unique()) == ["teacher", "student"]
+    x = mnist5k.x_test[:200]
+    scratch, _ = distilled
+    with torch.no_grad():
+        ours, theirs = zoo_model.model(x), scratch.eval()(x)
+        assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * theirs.abs().max())
+        assert torch.allclose(ours, 100 * base.model(x), rtol=1e-5, atol=1e-3)
+    # The teacher a from-scratch distillation trains is the undefended model, bit for bit.
+    own = build_model("mlp", mnist5k.input_shape, mnist5k.num_classes, seed=recipe.seed)
+    run_epochs(own, mnist5k, recipe, device=torch.device("cpu"), phase="teacher")
+    std = build_model("mlp", mnist5k.input_shape, mnist5k.num_classes, seed=recipe.seed)
+    fit(std, mnist5k, recipe.undefended(), device=torch.device("cpu"))
+    for a, b in zip(own.state_dict().values(), std.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_sanity_checks_flag_the_distilled_model(mnist5k, distilled):

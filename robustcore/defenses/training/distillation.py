@@ -64,10 +64,16 @@ def fit_distilled(
     *,
     device: torch.device,
     progress: ProgressFn | None = None,
+    teacher: nn.Module | None = None,
+    teacher_history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Train a teacher at temperature T, then ``model`` (the student, in place) on the
     teacher's soft labels at T, and deploy the student at T = 1. Both get
     ``recipe.epochs`` epochs; the rows carry ``phase`` (teacher, student).
+
+    ``teacher`` (with its ``teacher_history``): an already trained teacher to take the soft
+    labels from instead of training one. In the parametrisation below the teacher does not
+    depend on T and is the recipe's undefended model, which the model zoo passes here.
 
     Both networks are trained in the parametrisation Z = T · g(x): training at
     temperature T, softmax(Z / T) = softmax(g(x)), is then an ordinary training of g, the
@@ -77,9 +83,16 @@ def fit_distilled(
     T = 1, as in the paper.
     """
     t = recipe.temperature
-    teach_p, student_p = split(progress, [1.0, 1.0])
-    teacher = copy.deepcopy(model)
-    hist_t = run_epochs(teacher, dataset, recipe, device=device, progress=teach_p, phase="teacher")
+    if teacher is None:
+        teach_p, student_p = split(progress, [1.0, 1.0])
+        teacher = copy.deepcopy(model)
+        hist_t = run_epochs(
+            teacher, dataset, recipe, device=device, progress=teach_p, phase="teacher"
+        )
+    else:
+        student_p = progress
+        hist_t = (teacher_history if teacher_history is not None else pd.DataFrame()).copy()
+        hist_t["phase"] = "teacher"
     x_train = dataset.x_train
     if recipe.train_size and recipe.train_size < x_train.shape[0]:
         x_train = x_train[: recipe.train_size]
