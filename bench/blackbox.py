@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from clock import Stopwatch  # noqa: E402
 from report import write_json  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -100,11 +101,6 @@ class Outcome:
     forward_seconds: float | None = None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def score(lib: str, attack: str, settings: str, out: Outcome, model: nn.Module, x, y) -> Row:
     """Success, L2 and queries measured by the evaluator (the model itself, not counted)."""
     x_adv = out.x_adv.to(x.device)
@@ -136,11 +132,9 @@ def run_ours(
 ) -> Outcome:
     kwargs = {} if api_batch is None else {"batch_size": api_batch}
     api = QueryModel(model, **kwargs)
-    _sync(device)
-    t0 = time.perf_counter()
-    res = attack.run(api, x, y, **run_args)
-    _sync(device)
-    seconds = time.perf_counter() - t0
+    with Stopwatch(device) as sw:
+        res = attack.run(api, x, y, **run_args)
+    seconds = sw.seconds
     assert torch.equal(res.queries, api.queries), "query counts must agree"
     return Outcome(res.x_adv, res.queries.cpu(), seconds, api.forward_seconds)
 

@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from clock import Stopwatch  # noqa: E402
 
 from robustcore.data import load  # noqa: E402
 from robustcore.device import configure_threads, get_device  # noqa: E402
 from robustcore.models import TrainRecipe, build_model, compatible_architectures, fit  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def floor_ms(model, x, y, repeats: int, device: torch.device) -> float:
@@ -40,12 +35,10 @@ def floor_ms(model, x, y, repeats: int, device: torch.device) -> float:
     times = []
     for _ in range(repeats + 3):
         xa = x.clone().requires_grad_(True)
-        _sync(device)
-        t0 = time.perf_counter()
-        loss = F.cross_entropy(model(xa), y)
-        (grad,) = torch.autograd.grad(loss, xa)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
+        with Stopwatch(device) as sw:
+            loss = F.cross_entropy(model(xa), y)
+            (grad,) = torch.autograd.grad(loss, xa)
+        times.append(sw.seconds)
     times = sorted(times[3:])
     return 1000 * times[len(times) // 2]
 

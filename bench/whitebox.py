@@ -49,7 +49,6 @@ import argparse
 import math
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from clock import Stopwatch  # noqa: E402
 from report import write_json  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -116,11 +116,6 @@ class PassCounter:
         self._handle.remove()
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def floor_samples(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, count: int, device: torch.device
 ) -> list[float]:
@@ -128,12 +123,10 @@ def floor_samples(
     times = []
     for _ in range(count):
         xa = x.detach().clone().requires_grad_(True)
-        _sync(device)
-        t0 = time.perf_counter()
-        loss = F.cross_entropy(model(xa), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, xa)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
+        with Stopwatch(device) as sw:
+            loss = F.cross_entropy(model(xa), y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, xa)
+        times.append(sw.seconds)
     return times
 
 
@@ -183,11 +176,9 @@ def measure(
             if r >= job.repeats:
                 continue
             counter.calls = 0
-            _sync(device)
-            t0 = time.perf_counter()
-            x_adv, steps = job.fn(x, y)
-            _sync(device)
-            times[i].append(time.perf_counter() - t0)
+            with Stopwatch(device) as sw:
+                x_adv, steps = job.fn(x, y)
+            times[i].append(sw.seconds)
             last[i] = (x_adv, steps, counter.calls)
     floor_s += floor_samples(model, x, y, 5, device)
     timings = [
@@ -459,13 +450,16 @@ def main() -> None:
         p.requires_grad_(False)
     counter = PassCounter(model)
 
-    x_all = ds.x_test[: ns.batch].to(device)
-    y_all = ds.y_test[: ns.batch].to(device)
+    # More images than the test set (a GPU's large batch): the test set repeated.
+    reps = -(-ns.batch // int(ds.x_test.shape[0]))
+    x_all = ds.x_test.repeat(reps, *([1] * (ds.x_test.dim() - 1)))[: ns.batch].to(device)
+    y_all = ds.y_test.repeat(reps)[: ns.batch].to(device)
     with torch.inference_mode():
         clean = float((model(x_all).argmax(1) == y_all).float().mean())
     header = (
         f"# {ns.arch} on {ds.name} ({ns.epochs} epochs, clean accuracy {100 * clean:.1f} % on "
-        f"the {x_all.shape[0]} test images), {device} with {threads} threads, "
+        f"the {x_all.shape[0]} test images{', the test set repeated' if reps > 1 else ''}), "
+        f"{device} with {threads} threads, "
         f"torch {torch.__version__}"
     )
     print(header, flush=True)

@@ -289,6 +289,9 @@ class Experiment(Configurable):
     result_class: ClassVar[type[ExperimentResult]] = ExperimentResult
     model_share: ClassVar[float] = 0.1
     needs_model: ClassVar[bool] = True
+    page_target: ClassVar[str] = "session"
+    """The model the page starts on: ``"session"`` (the sidebar's current model) or
+    ``"overfit"`` (the privacy pages' deliberately overfit model, :mod:`.overfit`)."""
 
     target: Target | None = field(default=None, kw_only=True)
 
@@ -301,6 +304,16 @@ class Experiment(Configurable):
     def defaults(cls, dataset: Dataset) -> dict[str, Any]:
         """Parameter values that suit ``dataset`` better than the declared defaults."""
         return {}
+
+    @classmethod
+    def default_target(cls, dataset: Dataset, session: Target | None) -> Target | None:
+        """The model the page's default run works on: the session's, or for the privacy
+        pages (``page_target = "overfit"``) the overfitting control's."""
+        if cls.page_target == "overfit":
+            from .overfit import overfit_target
+
+            return overfit_target(dataset)
+        return session
 
     @classmethod
     def for_dataset(cls: type[E], dataset: Dataset, **values: Any) -> E:

@@ -183,6 +183,7 @@ class MembershipInferenceExperiment(Experiment):
 
     name = "membership_inference"
     title = "Membership inference"
+    page_target = "overfit"
     paper = MembershipInference.paper
     result_class = MembershipInferenceResult
 

@@ -171,6 +171,7 @@ class OverfittingSweep(Experiment):
 
     name = "overfitting_sweep"
     title = "Overfitting sweep"
+    page_target = "overfit"
     paper = (
         "Yeom et al. 2018, Privacy Risk in Machine Learning: Analyzing the Connection to "
         "Overfitting"

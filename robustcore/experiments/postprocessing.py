@@ -389,6 +389,7 @@ class Postprocessing(Experiment):
 
     name = "postprocessing"
     title = "Postprocessing & ensembles"
+    page_target = "overfit"
     paper = (
         "Shokri et al. 2017; Tramèr et al. 2016; Lee et al. 2019 (reverse sigmoid); "
         "Strauss et al. 2017 (ensembles)"

@@ -10,13 +10,14 @@ import streamlit as st
 
 from ..data import Dataset
 from ..experiments import Target
+from ..experiments.overfit import OVERFIT_RECIPE, fast_arch
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ..models.training import OPTIONAL_FIELDS
 from .forms import param_form
 
 OVERFIT = "overfit"
 SESSION = "session"
-OVERFIT_DEFAULTS: dict[str, Any] = {"epochs": 40, "train_size": 500}
+OVERFIT_DEFAULTS: dict[str, Any] = OVERFIT_RECIPE
 """A target that memorises: few training examples, many epochs (trains in seconds)."""
 RECIPE_FIELDS: tuple[str, ...] = tuple(
     p.name
@@ -24,12 +25,6 @@ RECIPE_FIELDS: tuple[str, ...] = tuple(
     if p.name not in ("batch_size", "optimizer", "noise_std", "method", *OPTIONAL_FIELDS)
 )
 """The recipe settings the overfitting control shows."""
-
-
-def fast_arch(ds: Dataset) -> str:
-    """An MLP when it fits the data (it trains fast), else the first architecture that fits."""
-    archs = compatible_architectures(ds.modality, ds.input_shape)
-    return "mlp" if "mlp" in archs else archs[0]
 
 
 def arch_select(

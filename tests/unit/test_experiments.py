@@ -180,3 +180,20 @@ def test_the_registry_lists_every_page_experiment():
         assert cls.name == name and cls.title, name
         assert issubclass(cls.result_class, ExperimentResult), name
         assert dataclasses.is_dataclass(cls) and cls.layout >= 1
+
+
+def test_each_page_starts_on_its_own_default_model(mnist5k):
+    """The privacy pages start on the overfitting control's model, the others on the session's:
+    what bench/page_defaults.py times and what the pages' target radios preselect."""
+    load_all()
+    session = Target.zoo("small_cnn", TrainRecipe())
+    overfit = {n for n, cls in EXPERIMENTS.items() if cls.page_target == "overfit"}
+    assert overfit == {"membership_inference", "overfitting_sweep", "postprocessing"}
+    for name, cls in EXPERIMENTS.items():
+        target = cls.default_target(mnist5k, session)
+        if name in overfit:
+            assert target.arch == "mlp" and target.recipe.epochs == 40
+            assert target.recipe.train_size == 500
+            assert target.recipe.replace(epochs=5, train_size=0) == TrainRecipe()
+        else:
+            assert target is session, name
