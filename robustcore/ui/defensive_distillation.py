@@ -32,11 +32,14 @@ def form(ds: Dataset, target: Target) -> DefensiveDistillation | None:
         submit="Distil and attack",
     )
     st.caption(
-        f"Each temperature trains a teacher and a student with the current model's recipe "
-        f"({target.training[1].epochs} epochs each), then attacks it with PGD-40 (naive and "
-        "adaptive), C&W and a transfer attack. The defaults (T = 1, 10, 100, the default CNN) "
-        "take about 2½ minutes on two CPU cores, with a progress bar; a run done before is "
-        "shown at once from the result store."
+        "Distillation trains a teacher and a student with the current model's recipe "
+        f"({target.training[1].epochs} epochs each). The teacher is the undefended model "
+        "(from the model zoo), and one student serves every temperature: the student at T "
+        "is the one trained at T = 1 with its logits multiplied by T. Each student is "
+        "attacked with PGD-40 (naive and adaptive), C&W and a transfer attack. The defaults "
+        "(T = 1, 10, 100, the default CNN) took about a minute in the browser on two CPU "
+        "cores, C&W the largest part (bench/page_times.py); a run done before is shown at "
+        "once from the result store."
     )
     return exp
 

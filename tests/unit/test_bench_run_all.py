@@ -156,3 +156,29 @@ def test_gpu_commands_fill_the_device():
     assert "4096" in gpu["whitebox"][0][1] and "4096" not in cpu["whitebox"][0][1]
     assert "--threads" in cpu["blackbox"][0][1] and "--threads" not in gpu["blackbox"][0][1]
     assert [name for name, _ in cpu["whitebox"]] == ["whitebox", "whitebox_eps01"]
+
+
+@pytest.mark.slow
+def test_the_quick_run_drives_every_benchmark(tmp_path):
+    """``run_all.py --quick`` end to end: every benchmark process exits 0 and yields ratio
+    rows (a smoke run with tiny sizes; no timing is asserted)."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "run_all.py"), "--quick", "--out", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "run_all.json").read_text())
+    assert set(data["benchmarks"]) == {
+        "whitebox", "whitebox_eps01", "blackbox", "training", "pages"
+    }  # fmt: skip
+    benches = {r["bench"] for r in data["ratios"]}
+    assert benches == set(data["benchmarks"])
+    assert "| benchmark | what |" in proc.stdout and "load average" in proc.stdout
