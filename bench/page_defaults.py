@@ -1,8 +1,8 @@
 """Every page's default run through the engine, cold and warm.
 
 For each experiment of the registry (the pages' order), in one process with an empty
-``ROBUSTCORE_HOME``: the experiment with its page defaults (``cls.for_dataset(ds)``) on the
-model its page starts on (``cls.default_target``: the sidebar's default model,
+``ROBUSTCORE_HOME``: the page's untouched form (``cls.page_default``: the dataset's defaults
+on the model the page starts on, ``cls.default_target``: the sidebar's default model,
 ``Target.zoo(default_architecture(ds), TrainRecipe())``, or for the privacy pages their
 deliberately overfit one) is submitted to the job runner and waited for, twice:
 
@@ -97,9 +97,9 @@ def run_page(name: str, ds, session) -> PageTime:
     from robustcore.runs import get_runner
 
     cls = get(name)
-    target = cls.default_target(ds, session)
+    exp = cls.page_default(ds, session)
+    target = exp.target
     runner = get_runner()
-    exp = cls.for_dataset(ds).on(target)
     t0 = time.perf_counter()
     job = runner.submit(exp, ds)
     cold, phases = timed_wait(job)
@@ -110,7 +110,7 @@ def run_page(name: str, ds, session) -> PageTime:
             str(job.error),
         )  # fmt: skip
     t1 = time.perf_counter()
-    again = runner.submit(cls.for_dataset(ds).on(target), ds).wait()
+    again = runner.submit(cls.page_default(ds, session), ds).wait()
     cls.result(again.result)  # what a page reads before drawing
     warm = time.perf_counter() - t1
     top = sorted(phases.items(), key=lambda kv: -kv[1])[:2]

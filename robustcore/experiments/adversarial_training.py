@@ -192,6 +192,13 @@ class AdversarialTraining(Experiment):
         defense = {**DEFAULT_DEFENSE.to_dict(), **general, **values.pop("defense", {})}
         return cls.from_dict({"defense": defense, **values}).on(target)
 
+    @classmethod
+    def page_default(cls, dataset: Dataset, session: Target | None) -> AdversarialTraining:
+        """The page's form starts from the session model's recipe (:meth:`for_target`)."""
+        if session is None:
+            return super().page_default(dataset, session)
+        return cls.for_target(session)
+
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         if not self.cw:

@@ -316,6 +316,13 @@ class Experiment(Configurable):
         return session
 
     @classmethod
+    def page_default(cls: type[E], dataset: Dataset, session: Target | None) -> E:
+        """The run the page's untouched form makes: the dataset's defaults on
+        :meth:`default_target`. A page shows its stored result to a new session at once;
+        ``bench/page_defaults.py`` times it."""
+        return cls.for_dataset(dataset).on(cls.default_target(dataset, session))
+
+    @classmethod
     def for_dataset(cls: type[E], dataset: Dataset, **values: Any) -> E:
         """An instance with the dataset's defaults, overridden by ``values``."""
         return cls.from_dict({**cls.defaults(dataset), **values})

@@ -105,13 +105,20 @@ def show(
     *,
     default: Experiment | None = None,
 ) -> Any:
-    """Progress, error or the typed result of the run in ``slot`` (see the module doc)."""
-    if jobs.current(slot) is None and default is not None:
+    """Progress, error or the typed result of the run in ``slot`` (see the module doc).
+
+    With nothing in ``slot`` yet (a new session, or the current model just changed), the
+    stored result of ``default`` on ``target`` is served at once when there is one;
+    ``default`` is the page's untouched form, ``cls.page_default``, unless given.
+    """
+    if jobs.current(slot) is None and target is not None:
         try:
+            if default is None:
+                default = cls.page_default(dataset, target)
             record = get_runner().store.get(spec_key(default.on(target).spec(dataset)))
         except RobustcoreError:
             record = None
-        if record is not None:
+        if record is not None and record.status == "done":
             jobs.start_experiment(slot, default.on(target), dataset)
     record = jobs.show(slot)
     if record is None:

@@ -44,6 +44,13 @@ def test_inversion_page_shows_reconstructions_next_to_class_means():
     assert float(_metric(at, "Classes identified").rstrip("%")) >= 70
     assert len(at.get("download_button")) == 3
 
+    # A new session on the same model is shown the stored default result at once.
+    fresh = _with_model()
+    fresh.switch_page("pages/model_inversion.py").run()
+    assert any(m.label == "Classes identified" for m in fresh.metric)
+    assert not any("Run model inversion" in i.value for i in fresh.info)
+    assert _metric(fresh, "Classes identified") == _metric(at, "Classes identified")
+
 
 def test_extraction_page_draws_accuracy_and_fidelity_against_the_budget():
     at = _with_model()

@@ -41,6 +41,13 @@ def test_membership_page_runs_default_attacks_and_the_overfitting_sweep():
     at.selectbox(key="mi_hist_attack").set_value("loss").run()
     assert not at.exception
 
+    # A new session is shown the stored default result at once (the overfit target the
+    # page starts on), without pressing Run.
+    fresh = _with_model()
+    fresh.switch_page("pages/membership_inference.py").run()
+    assert any(m.label == "Best TPR at 0.1% FPR" for m in fresh.metric)
+    assert not any("Run membership inference" in i.value for i in fresh.info)
+
     at.button(key="FormSubmitter:mi_sweep_form-Run sweep").click()
     run_until(at, lambda a: _charts(a) == 4, timeout=240)
     sweep = at.dataframe[1].value
