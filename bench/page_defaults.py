@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=None, help="ROBUSTCORE_HOME (default: a new one)")
     ap.add_argument("--json", type=Path, default=None, help="write the rows here")
     ns = ap.parse_args()
+    if ns.threads is not None and ns.threads < 1:
+        ap.error("--threads must be at least 1")
 
     home = ns.home or Path(tempfile.mkdtemp(prefix="robustcore-pages-"))
     os.environ["ROBUSTCORE_HOME"] = str(home)
@@ -172,8 +174,13 @@ def main() -> None:
                 ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {names}")
             # Home's model first: every page's cold run assumes the sidebar's model exists.
             names = [n for n in names if n in ns.only or n == "train"]
+        from robustcore.errors import RobustcoreError
+
         threads = configure_threads(ns.threads)
-        ds = load(ns.dataset or DEFAULT_DATASET)
+        try:
+            ds = load(ns.dataset or DEFAULT_DATASET)
+        except RobustcoreError as exc:
+            ap.error(str(exc))
         target = Target.zoo(default_architecture(ds), TrainRecipe())
         load_before = os.getloadavg()[0]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
