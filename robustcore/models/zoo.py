@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import io
 import json
+import os
 import shutil
 import threading
 import time
@@ -439,12 +440,24 @@ def load_user_weights(
         raise ModelError(
             f"These weights match none of the architectures for {ds.name} "
             f"({', '.join(candidates)}; input {ds.input_shape}, {ds.num_classes} classes). "
-            "Save the state_dict of one of them, or upload a TorchScript file instead."
+            "Save the state_dict of one of them."
         )
     raise ModelError(
         f"These weights do not fit the {arch!r} architecture for {ds.name} "
         f"(input {ds.input_shape}, {ds.num_classes} classes): {errors[0][1][:600]}"
     )
+
+
+TORCHSCRIPT_SETTING = "ROBUSTCORE_ALLOW_TORCHSCRIPT"
+"""The server setting that allows TorchScript uploads (off unless set to ``1``)."""
+
+
+def torchscript_allowed() -> bool:
+    """Whether this server loads TorchScript files: only when its operator set
+    ``ROBUSTCORE_ALLOW_TORCHSCRIPT=1``. A TorchScript file is a program: loading and
+    calling it runs the file's code (it can read and write the server's files), so no
+    check can make an untrusted one safe."""
+    return os.environ.get(TORCHSCRIPT_SETTING, "").strip().lower() in ("1", "true", "yes")
 
 
 def load_torchscript(
@@ -454,7 +467,20 @@ def load_torchscript(
     device: torch.device | None = None,
     max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> nn.Module:
-    """Load a TorchScript file (``torch.jit.save``) that maps the dataset's inputs to logits."""
+    """Load a TorchScript file (``torch.jit.save``) that maps the dataset's inputs to logits.
+
+    This runs the file's code, so it is refused unless :func:`torchscript_allowed` (the
+    server's ``ROBUSTCORE_ALLOW_TORCHSCRIPT=1``, for trusted files only).
+
+    Raises:
+        UploadError: TorchScript is not allowed here, the file is too large or not
+            TorchScript.
+    """
+    if not torchscript_allowed():
+        raise UploadError(
+            "This server does not load TorchScript files: they are programs that run when "
+            "loaded. Upload the weights (a state_dict) of a built-in architecture instead."
+        )
     _check_size(data, max_bytes)
     ds = _resolve_dataset(dataset)
     device = device or get_device()

@@ -13,7 +13,7 @@ from ..experiments import Target
 from ..experiments.train import Train
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
 from ..models.training import METHOD_TITLES, METHODS, OPTIONAL_FIELDS
-from ..models.zoo import load_torchscript, load_user_weights
+from ..models.zoo import load_torchscript, load_user_weights, torchscript_allowed
 from ..runs import get_runner, spec_key
 from . import jobs, state
 from .forms import param_values
@@ -23,8 +23,13 @@ MAX_UPLOAD_MB = 200
 SOURCES = {
     "zoo": "Train a built-in architecture",
     "weights": "Upload weights (state_dict .pt)",
-    "torchscript": "Upload a TorchScript model",
+    "torchscript": "Upload a TorchScript model (runs the file's code: trusted files only)",
 }
+"""Where the model comes from; TorchScript only where the server allows it."""
+
+
+def _sources() -> list[str]:
+    return [k for k in SOURCES if k != "torchscript" or torchscript_allowed()]
 
 
 # Streamlit drops a page's widget state when another page is opened, and every page draws
@@ -237,12 +242,20 @@ def _upload_controls(ds: Dataset, source: str) -> None:
             help="The built-in architecture these weights were trained with.",
         )
         _keep("upload_arch", arch)
-    kind = "state_dict saved with torch.save" if source == "weights" else "torch.jit.save file"
+    if source == "weights":
+        kind = "state_dict saved with torch.save"
+        how = "Read as tensors only (the weights-only loader, never unpickled)"
+    else:
+        kind = "torch.jit.save file"
+        how = (
+            "A TorchScript file is a program: loading it runs its code on this server, with "
+            "the server's rights. Upload only files you trust"
+        )
     up = st.file_uploader(
         f"Model file ({kind})",
         type=["pt", "pth"],
         key=f"rc_model_{source}",
-        help=f"Read safely (tensors only, never unpickled); at most {MAX_UPLOAD_MB} MB.",
+        help=f"{how}; at most {MAX_UPLOAD_MB} MB.",
     )
     if up is None or not st.button(
         "Load model", type="primary", key="rc_load_upload", width="stretch"
@@ -327,8 +340,8 @@ def model_sidebar() -> None:
             _autoload_default(ds)
             source = st.radio(
                 "Model",
-                list(SOURCES),
-                index=_kept_index("source", list(SOURCES), "zoo"),
+                _sources(),
+                index=_kept_index("source", _sources(), "zoo"),
                 format_func=SOURCES.get,
                 key=_wk("rc_source"),
             )

@@ -239,7 +239,22 @@ def test_pickled_objects_are_refused():
         load_user_weights("mlp", ds, _saved({"w": _Evil()}))
 
 
-def test_torchscript_round_trip_and_shape_check():
+def test_torchscript_is_refused_unless_the_server_allows_it(monkeypatch):
+    """A TorchScript file is code: without ROBUSTCORE_ALLOW_TORCHSCRIPT=1 it is never
+    loaded, whatever it holds, and the message does not suggest turning the setting on."""
+    ds = _tiny_dataset(seed=9)
+    monkeypatch.delenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", raising=False)
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Flatten())), buf)
+    for value in ("", "0", "no"):
+        monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", value)
+        with pytest.raises(UploadError, match="does not load TorchScript") as err:
+            load_torchscript(buf.getvalue(), ds)
+        assert "ALLOW" not in str(err.value) and "state_dict" in str(err.value)
+
+
+def test_torchscript_round_trip_and_shape_check(monkeypatch):
+    monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", "1")
     ds = _tiny_dataset(seed=9)
     entry = train_entry("small_cnn", ds, {"epochs": 1})
     buf = io.BytesIO()
