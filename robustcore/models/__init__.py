@@ -7,6 +7,7 @@ from .architectures import (
     compatible_architectures,
     default_architecture,
 )
+from .onnx_upload import load_onnx
 from .training import TrainRecipe, evaluate, fit, predict_logits
 from .zoo import (
     ZooEntry,
@@ -31,6 +32,7 @@ __all__ = [
     "evaluate",
     "fit",
     "list_zoo",
+    "load_onnx",
     "load_torchscript",
     "load_user_weights",
     "lookup",

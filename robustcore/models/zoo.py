@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import io
 import json
+import logging
 import os
 import shutil
 import threading
@@ -39,6 +40,8 @@ from ..paths import subdir
 from ..progress import split
 from .architectures import ARCHITECTURES, build_model, compatible_architectures
 from .training import BatchHook, ProgressFn, TrainRecipe, evaluate, fit
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 200 * 2**20
 _MEMORY_CACHE_SIZE = 8
@@ -385,14 +388,39 @@ def _check_size(data: bytes, max_bytes: int) -> None:
         raise UploadError("The file is empty.")
 
 
+def _looks_like_safetensors(data: bytes) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header."""
+    if len(data) < 10:
+        return False
+    n = int.from_bytes(data[:8], "little")
+    return 2 <= n <= len(data) - 8 and data[8:9] == b"{"
+
+
 def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file or of a ``torch.save`` state_dict (weights-only
+    loader). Neither format can run code; a library's own error text is logged, not shown
+    (it may advise turning the safety off)."""
+    if _looks_like_safetensors(data):
+        try:
+            from safetensors.torch import load as load_safetensors
+
+            state = load_safetensors(data)
+        except Exception as exc:  # noqa: BLE001 - any malformed file lands here
+            logger.info("safetensors upload refused: %s", exc)
+            raise UploadError(
+                "This safetensors file is damaged or malformed: its header and its tensor "
+                "data do not agree. Save the weights again with safetensors.torch.save_file."
+            ) from None
+        return dict(state)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
+        logger.info("weights upload refused: %s", exc)
         raise UploadError(
-            "This is not a weights file torch can read safely (expected a state_dict saved "
-            f"with torch.save; pickled objects are refused): {str(exc)[:300]}"
-        ) from exc
+            "This is not a weights file that can be read as tensors only. Expected a "
+            "state_dict saved with torch.save(model.state_dict(), path) or a .safetensors "
+            "file; files holding other Python objects are refused."
+        ) from None
     if isinstance(state, Mapping):
         for wrapper in ("state_dict", "model_state_dict"):
             if wrapper in state and isinstance(state[wrapper], Mapping):
@@ -412,12 +440,14 @@ def load_user_weights(
     device: torch.device | None = None,
     max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> nn.Module:
-    """Load a state_dict saved with ``torch.save(model.state_dict(), path)`` into ``arch``.
+    """Load weights into ``arch``: a state_dict saved with ``torch.save(model.state_dict(),
+    path)`` or a safetensors file (``safetensors.torch.save_file``).
 
-    The file is read with ``torch.load(..., weights_only=True)``: tensors only, never
-    arbitrary pickled objects. A dict wrapping the weights under ``state_dict`` or
-    ``model_state_dict`` is accepted too. ``arch="auto"`` tries every architecture that
-    fits the dataset and keeps the one whose parameter names and shapes match exactly.
+    A ``.pt`` file is read with ``torch.load(..., weights_only=True)``: tensors only, never
+    arbitrary pickled objects; safetensors holds nothing but tensors. A dict wrapping the
+    weights under ``state_dict`` or ``model_state_dict`` is accepted too. ``arch="auto"``
+    tries every architecture that fits the dataset and keeps the one whose parameter names
+    and shapes match exactly.
     """
     _check_size(data, max_bytes)
     ds = _resolve_dataset(dataset)

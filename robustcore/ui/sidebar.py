@@ -12,6 +12,7 @@ from ..errors import RobustcoreError
 from ..experiments import Target
 from ..experiments.train import Train
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
+from ..models.onnx_upload import load_onnx
 from ..models.training import METHOD_TITLES, METHODS, OPTIONAL_FIELDS
 from ..models.zoo import load_torchscript, load_user_weights, torchscript_allowed
 from ..runs import get_runner, spec_key
@@ -22,7 +23,8 @@ UPLOAD = "__upload__"
 MAX_UPLOAD_MB = 200
 SOURCES = {
     "zoo": "Train a built-in architecture",
-    "weights": "Upload weights (state_dict .pt)",
+    "weights": "Upload weights (state_dict .pt or .safetensors)",
+    "onnx": "Upload your own architecture (ONNX)",
     "torchscript": "Upload a TorchScript model (runs the file's code: trusted files only)",
 }
 """Where the model comes from; TorchScript only where the server allows it."""
@@ -242,9 +244,18 @@ def _upload_controls(ds: Dataset, source: str) -> None:
             help="The built-in architecture these weights were trained with.",
         )
         _keep("upload_arch", arch)
+    types = ["pt", "pth"]
     if source == "weights":
-        kind = "state_dict saved with torch.save"
+        kind = "state_dict saved with torch.save, or safetensors"
         how = "Read as tensors only (the weights-only loader, never unpickled)"
+        types = ["pt", "pth", "safetensors"]
+    elif source == "onnx":
+        kind = "torch.onnx.export file"
+        how = (
+            "Converted to torch layers (onnx2torch) from a fixed set of standard operators; "
+            "nothing in the file runs, and a graph with any other operator is refused"
+        )
+        types = ["onnx"]
     else:
         kind = "torch.jit.save file"
         how = (
@@ -253,7 +264,7 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         )
     up = st.file_uploader(
         f"Model file ({kind})",
-        type=["pt", "pth"],
+        type=types,
         key=f"rc_model_{source}",
         help=f"{how}; at most {MAX_UPLOAD_MB} MB.",
     )
@@ -266,6 +277,8 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         if source == "weights":
             model = load_user_weights(arch, ds, data, max_bytes=MAX_UPLOAD_MB * 2**20)
             arch = getattr(model, "robustcore_arch", arch)
+        elif source == "onnx":
+            model = load_onnx(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
         else:
             model = load_torchscript(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
     except RobustcoreError as exc:

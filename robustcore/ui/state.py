@@ -24,7 +24,8 @@ class ModelRef:
     """Which model the session works on and where its report run is stored.
 
     ``source`` is ``"zoo"`` (a built-in architecture trained by recipe), ``"weights"``
-    (an uploaded state_dict) or ``"torchscript"`` (an uploaded TorchScript file);
+    (uploaded weights of a built-in architecture), ``"onnx"`` (an own architecture from
+    an ONNX file) or ``"torchscript"`` (an uploaded TorchScript file, where allowed);
     ``fingerprint`` is the content hash of an uploaded file.
     """
 

@@ -104,6 +104,27 @@ def test_uploaded_weights_are_evaluated(tiny_cnn):
     assert any("no training curves" in i.value for i in at.info)
 
 
+def test_an_own_architecture_uploaded_as_onnx_is_evaluated(tiny_cnn, mnist5k):
+    import warnings
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
+        torch.onnx.export(tiny_cnn.model, (mnist5k.x_test[:1],), buf, dynamo=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}})  # fmt: skip
+    at = new_app().run()
+    at.sidebar.radio(key="rc_source").set_value("onnx").run()
+    at.sidebar.get("file_uploader")[0].upload("own.onnx", b"garbage").run()
+    at.sidebar.button(key="rc_load_upload").click().run()
+    assert any("not an ONNX file" in e.value for e in at.sidebar.error)
+    at.sidebar.get("file_uploader")[0].set_value(("own.onnx", buf.getvalue(), "application/x"))
+    at.run()
+    at.sidebar.button(key="rc_load_upload").click()
+    run_until(at, lambda a: any("own.onnx" in s.value for s in a.sidebar.success))
+    shown = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
+    assert abs(shown - tiny_cnn.metrics["test_acc"]) < 0.001
+
+
 def test_a_failing_training_job_shows_the_error_and_stores_no_model(monkeypatch):
     from robustcore.errors import ModelError
     from robustcore.experiments import Target

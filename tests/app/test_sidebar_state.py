@@ -39,7 +39,8 @@ def test_torchscript_upload_only_where_the_server_allows_it(monkeypatch):
     assert not at.exception
     assert at.sidebar.radio(key="rc_source").options == [
         "Train a built-in architecture",
-        "Upload weights (state_dict .pt)",
+        "Upload weights (state_dict .pt or .safetensors)",
+        "Upload your own architecture (ONNX)",
     ]
     monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", "1")
     at = new_app()
