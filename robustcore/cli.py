@@ -10,8 +10,9 @@ served from the store at once). Besides them:
 
 The model an experiment works on is chosen with ``--dataset``, ``--arch`` and the training
 recipe's ``--recipe.<setting>`` flags (trained through the zoo, or loaded from it), or with
-``--weights FILE`` (a state_dict of a built-in architecture, read with the weights-only
-loader). Examples::
+``--weights FILE`` (a state_dict or safetensors file of a built-in architecture, read as
+tensors only, or an ``.onnx`` file of an own architecture from a fixed operator set).
+Examples::
 
   python -m robustcore train --arch lenet5 --recipe.epochs 3
   python -m robustcore whitebox --attacks pgd --pgd.steps 40 --eps 0,0.1,0.3
@@ -124,8 +125,15 @@ def _target(ns: argparse.Namespace, ds: Any):
         import hashlib
 
         data = path.read_bytes()
-        model = load_user_weights(ns.arch or "auto", ds, data)
-        arch = getattr(model, "robustcore_arch", ns.arch)
+        if path.suffix.lower() == ".onnx":  # an own architecture, from the fixed operator set
+            from .models import load_onnx
+            from .models.zoo import MAX_UPLOAD_BYTES
+
+            model = load_onnx(data, ds, max_bytes=MAX_UPLOAD_BYTES)
+            arch = None
+        else:
+            model = load_user_weights(ns.arch or "auto", ds, data)
+            arch = getattr(model, "robustcore_arch", ns.arch)
         digest = hashlib.sha256(data).hexdigest()[:16]
         return Target.upload(model, digest, arch=arch, label=path.name)
     recipe = TrainRecipe.from_dict(namespace_values(TrainRecipe, ns, prefix="recipe."))
@@ -196,7 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=list(ARCHITECTURES),
             help="built-in architecture (default: small_cnn for images, mlp for tables)",
         )
-        g.add_argument("--weights", default=None, help="a state_dict file to evaluate instead")
+        g.add_argument(
+            "--weights",
+            default=None,
+            help="a state_dict / .safetensors file of a built-in architecture, or an .onnx "
+            "file of your own, to evaluate instead",
+        )
         add_arguments(g, TrainRecipe, prefix="recipe.")
         add_arguments(p.add_argument_group(f"{cls.title} settings"), cls)
         g = p.add_argument_group("run")

@@ -288,3 +288,28 @@ def test_nested_flags_change_the_experiments_own_default(cli_home):
     assert exp.pgd.steps == 40
     text = parser._subparsers._group_actions[0].choices["adversarial_training"].format_help()
     assert "(default: 40;" in " ".join(text.split())
+
+
+def test_an_onnx_model_of_your_own_is_evaluated_from_the_command_line(cli_home, tmp_path):
+    import warnings
+
+    import torch
+
+    from robustcore.data import load
+
+    ds = load("digits")
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    path = tmp_path / "own.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
+        torch.onnx.export(net, (ds.x_test[:1],), str(path), dynamo=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}})  # fmt: skip
+    rc, out, _ = _run(["train", "--dataset", "digits", "--weights", str(path)])
+    assert rc == 0
+    with torch.no_grad():
+        expected = float((net(ds.x_test).argmax(1) == ds.y_test).float().mean())
+    assert json.loads(out)["clean_accuracy"] == pytest.approx(expected, abs=1e-6)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    rc, _, err = _run(["train", "--dataset", "digits", "--weights", str(bad)])
+    assert rc == 2 and "not an ONNX file" in err and "Traceback" not in err
