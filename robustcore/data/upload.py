@@ -21,6 +21,7 @@ training split.
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -30,8 +31,10 @@ import torch
 from robustcore.data.builtin import image_tensor, label_tensor, standardise, unit_bounds
 from robustcore.data.dataset import Dataset
 from robustcore.errors import UploadError
+from robustcore.limits import MAX_CLASS_NAME, MAX_CLASSES, size_text, upload_memory_budget
 
 MB = 2**20
+logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 200 * MB
 """Largest accepted upload (the file as stored, before unpacking)."""
 MAX_SAMPLES = 1_000_000
@@ -95,9 +98,10 @@ def _open_arrays(raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
     try:
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as err:
+        logger.info("npz upload refused: %s", err)
         raise UploadError(
-            f"The file is not a valid .npz archive; it may be corrupt ({err}). {EXPECTED}"
-        ) from err
+            f"The file is not a valid .npz archive; it may be corrupt. {EXPECTED}"
+        ) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise UploadError(f"The file is not an .npz archive of arrays. {EXPECTED}")
     with npz:
@@ -120,6 +124,7 @@ def _open_arrays(raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
                 f"The arrays unpack to {_size(unpacked)}, more than the limit of {_size(limit)}. "
                 "Upload fewer or smaller samples."
             )
+        _check_working_memory(npz, wanted)
         arrays: dict[str, np.ndarray] = {}
         for key in wanted:
             try:
@@ -131,14 +136,63 @@ def _open_arrays(raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
                         "unpickled for safety. Store numeric arrays, and class_names as a "
                         "string array, e.g. np.array(['cat', 'dog'], dtype=str)."
                     ) from err
+                logger.info("npz array %r refused: %s", key, err)
                 raise UploadError(
-                    f"Array '{key}' cannot be read; the file may be corrupt ({err}). {EXPECTED}"
-                ) from err
+                    f"Array '{key}' cannot be read; the file may be corrupt. {EXPECTED}"
+                ) from None
             except Exception as err:
+                logger.info("npz array %r refused: %s", key, err)
                 raise UploadError(
-                    f"Array '{key}' cannot be read; the file may be corrupt ({err}). {EXPECTED}"
-                ) from err
+                    f"Array '{key}' cannot be read; the file may be corrupt. {EXPECTED}"
+                ) from None
     return arrays
+
+
+def _declared(npz: np.lib.npyio.NpzFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """An array's shape and dtype from its ``.npy`` header, without reading its data."""
+    try:
+        with npz.zip.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+    except Exception as err:  # noqa: BLE001 - a damaged or oversized header lands here
+        # numpy's own text may advise loading unsafely: it goes to the log only.
+        logger.info("npz array %r header refused: %s", key, err)
+        raise UploadError(
+            f"Array '{key}' cannot be read: the file is corrupt, or the array's header is "
+            f"damaged or oversized. Save the arrays again with np.savez. {EXPECTED}"
+        ) from None
+    return tuple(int(d) for d in shape), dtype
+
+
+def _check_working_memory(npz: np.lib.npyio.NpzFile, keys: list[str]) -> None:
+    """Refuse an archive whose arrays, with the float32 and int64 copies made of them, would
+    take more than the upload memory budget; sized from the headers, before unpacking."""
+    budget = upload_memory_budget()
+    total = 0
+    for key in keys:
+        shape, dtype = _declared(npz, key)
+        if dtype.hasobject and key != "class_names":
+            raise UploadError(
+                f"Array '{key}' holds Python objects (dtype=object), which are never "
+                "unpickled for safety. Store numeric arrays."
+            )
+        n = int(np.prod(shape, dtype=np.float64)) if shape else 1
+        total += n * dtype.itemsize
+        if key.startswith("x_"):
+            total += 2 * 4 * n  # the float32 copy and its layout conversion
+        elif key.startswith("y_"):
+            total += 8 * n  # int64 labels
+        if total > budget:
+            raise UploadError(
+                f"Reading this file would take about {size_text(total)} of memory or more "
+                f"(its arrays unpacked, plus the float32 copies computed on); the limit per "
+                f"upload is {size_text(budget)}. Upload fewer or smaller samples."
+            )
 
 
 def _check_x(key: str, x: np.ndarray) -> None:
@@ -334,6 +388,10 @@ def load_npz(
             "Relabel the classes as 0..C-1 or add training samples for them."
         )
 
+    if num_classes > MAX_CLASSES:
+        raise UploadError(
+            f"The labels name {num_classes:,} classes; at most {MAX_CLASSES:,} are supported."
+        )
     if "class_names" in arrays:
         cn = arrays["class_names"]
         if cn.dtype.kind not in "US" or cn.ndim != 1 or len(cn) != num_classes:
@@ -346,6 +404,12 @@ def load_npz(
             v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
             for v in cn.tolist()
         ]
+        longest = max(len(n) for n in class_names)
+        if longest > MAX_CLASS_NAME:
+            raise UploadError(
+                f"A class name is {longest:,} characters long; at most {MAX_CLASS_NAME} are "
+                "supported. Shorten the names."
+            )
     else:
         class_names = [str(i) for i in range(num_classes)]
 

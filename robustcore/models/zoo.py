@@ -396,6 +396,29 @@ def _looks_like_safetensors(data: bytes) -> bool:
     return 2 <= n <= len(data) - 8 and data[8:9] == b"{"
 
 
+def _check_unpacked_size(data: bytes) -> None:
+    """A ``torch.save`` file is a zip archive: refuse one whose entries unpack to more than
+    the upload memory budget, from the sizes it declares, before anything is unpacked (a
+    deflate-compressed entry can make a small file huge)."""
+    import zipfile
+
+    from ..limits import size_text, upload_memory_budget
+
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile:
+        return  # torch.load reports it
+    budget = upload_memory_budget()
+    if unpacked > budget:
+        raise UploadError(
+            f"This weights file unpacks to {size_text(unpacked)}; the limit per upload is "
+            f"{size_text(budget)}."
+        )
+
+
 def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file or of a ``torch.save`` state_dict (weights-only
     loader). Neither format can run code; a library's own error text is logged, not shown
@@ -412,6 +435,7 @@ def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
                 "data do not agree. Save the weights again with safetensors.torch.save_file."
             ) from None
         return dict(state)
+    _check_unpacked_size(data)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
