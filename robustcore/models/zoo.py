@@ -84,8 +84,36 @@ def _file_lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+STALE_TMP_SECONDS = 600
+"""A zoo ``.tmp-*`` folder older than this is left over from an interrupted write: a
+writer makes one only after training and renames it within seconds."""
+_cleaned_dirs: set[Path] = set()
+
+
+def clean_zoo(folder: Path | None = None, *, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Remove the temporary folders that interrupted writes left in the zoo (older than
+    ``older_than`` seconds); returns how many. Done once per process at first use."""
+    folder = folder or zoo_dir()
+    removed = 0
+    now = time.time()
+    for tmp in folder.glob(".tmp-*"):
+        try:
+            if tmp.is_dir() and now - tmp.stat().st_mtime > older_than:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    if removed:
+        logger.info("zoo: removed %d folder(s) left by interrupted writes", removed)
+    return removed
+
+
 def zoo_dir() -> Path:
-    return subdir("zoo")
+    folder = subdir("zoo")
+    if folder not in _cleaned_dirs:
+        _cleaned_dirs.add(folder)
+        clean_zoo(folder)
+    return folder
 
 
 def recipe_key(
@@ -346,9 +374,13 @@ def list_zoo() -> pd.DataFrame:
     """One row per stored model: key, architecture, dataset, test accuracy, recipe."""
     rows = []
     for meta_path in sorted(zoo_dir().glob("*/meta.json")):
+        if meta_path.parent.name.startswith("."):
+            continue  # a write in progress, or one an interruption left behind
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, json.JSONDecodeError):
+            continue
+        if meta.get("key") != meta_path.parent.name:
             continue
         rows.append(
             {

@@ -303,3 +303,29 @@ def test_sample_indices_show_confident_mistakes_first():
     idx = sample_indices(pred, y, conf, k=4)
     assert idx.tolist() == [0, 1, 2, 3]  # two most confident mistakes (3, 1) + first right
     assert sample_indices(pred, y, conf, k=100).numel() == 8
+
+
+def test_interrupted_zoo_writes_are_ignored_and_cleaned():
+    """A kill between writing meta.json and the rename leaves a .tmp-<key>-* folder: it is
+    never listed as a model, and stale ones are removed (at a process's first zoo use)."""
+    import os
+    import shutil
+    import time
+
+    from robustcore.models import list_zoo
+    from robustcore.models.zoo import clean_zoo
+
+    ds = _tiny_dataset(seed=11)
+    entry = train_entry("mlp", ds, {"epochs": 1})
+    before = list_zoo()
+    stale = zoo_dir() / f".tmp-{entry.key}-dead0001"
+    fresh = zoo_dir() / f".tmp-{entry.key}-live0002"
+    for folder in (stale, fresh):
+        shutil.copytree(zoo_dir() / entry.key, folder)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    listed = list_zoo()
+    assert len(listed) == len(before) and (listed["key"] == entry.key).sum() == 1
+    assert clean_zoo() == 1
+    assert not stale.exists() and fresh.exists()  # a write may still be renaming it
+    shutil.rmtree(fresh)
