@@ -409,6 +409,15 @@ def _check_outputs(model: nn.Module, dataset: Dataset, device: torch.device) -> 
             f"The model must return logits of shape (batch, {dataset.num_classes}) for "
             f"{dataset.name}; it returned {shape}."
         )
+    if not out.dtype.is_floating_point:
+        raise ModelError(
+            f"The model must return floating-point logits; it returned {out.dtype} values."
+        )
+    if not bool(torch.isfinite(out).all()):
+        raise ModelError(
+            "The model returns NaN or infinite logits on the first test inputs; check the "
+            "weights (a diverged training or a damaged file)."
+        )
 
 
 def _check_size(data: bytes, max_bytes: int) -> None:
@@ -488,6 +497,21 @@ def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _check_dtypes(state: Mapping[str, torch.Tensor], model: nn.Module) -> None:
+    """Refuse weights that load_state_dict would silently cast: complex values, or integers
+    or booleans where the architecture has floating-point parameters."""
+    own = model.state_dict()
+    for key, value in state.items():
+        if value.is_complex():
+            raise ModelError(f"Weight {key[:80]!r} holds complex numbers; weights must be real.")
+        want = own.get(key)
+        if want is not None and want.is_floating_point() and not value.is_floating_point():
+            raise ModelError(
+                f"Weight {key[:80]!r} is {value.dtype}; this architecture needs floating-point "
+                "weights there. Save the trained model's own state_dict."
+            )
+
+
 def load_user_weights(
     arch: str,
     dataset: Dataset | str,
@@ -513,6 +537,7 @@ def load_user_weights(
     errors = []
     for name in candidates:
         model = build_model(name, ds.input_shape, ds.num_classes)
+        _check_dtypes(state, model)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -141,3 +141,33 @@ def test_hostile_or_broken_onnx_files_are_refused():
         load_onnx(_mlp_graph(), ds, max_bytes=100)
     with pytest.raises(ModelError, match="logits of shape"):
         load(_mlp_graph(out=5))
+
+
+def test_weights_that_would_be_silently_cast_or_give_nan_are_refused():
+    ds = _dataset(5)
+    entry = train_entry("mlp", ds, {"epochs": 1})
+    good = {k: v.detach().clone() for k, v in entry.model.state_dict().items()}
+    key = next(k for k, v in good.items() if v.is_floating_point())
+
+    def saved(state) -> bytes:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return buf.getvalue()
+
+    with pytest.raises(ModelError, match="complex numbers"):
+        load_user_weights(
+            "mlp", ds, saved({**good, key: good[key].to(torch.complex64)}), max_bytes=MB
+        )
+    with pytest.raises(ModelError, match="needs floating-point weights"):
+        load_user_weights("mlp", ds, saved({**good, key: good[key].to(torch.int64)}), max_bytes=MB)
+    nan = good[key].clone()
+    nan[0] = float("nan")
+    with pytest.raises(ModelError, match="NaN or infinite logits"):
+        load_user_weights("mlp", ds, saved({**good, key: nan}), max_bytes=MB)
+    # An ONNX graph with NaN weights is refused the same way.
+    with pytest.raises(ModelError, match="NaN or infinite logits"):
+        model = onnx.load_model_from_string(_mlp_graph())
+        w = numpy_helper.to_array(model.graph.initializer[0]).copy()
+        w[:] = np.nan
+        model.graph.initializer[0].CopyFrom(numpy_helper.from_array(w, "W1"))
+        load_onnx(model.SerializeToString(), ds, device=torch.device("cpu"), max_bytes=MB)
