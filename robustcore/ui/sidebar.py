@@ -312,6 +312,7 @@ def _finish_pending() -> None:
         arch=pending.get("arch"),
         recipe=pending.get("recipe"),
         fingerprint=pending.get("fingerprint"),
+        data_fingerprint=record.spec.get("fingerprint"),
     )
     state.set_model(ref, pending.get("model"))
     st.session_state.pop("rc_pending", None)
@@ -339,6 +340,7 @@ def _autoload_default(ds: Dataset) -> None:
             zoo_key=zoo_key,
             arch=arch,
             recipe=recipe.to_dict(),
+            data_fingerprint=record.spec.get("fingerprint"),
         )
     )
 
@@ -349,6 +351,7 @@ def model_sidebar() -> None:
         st.subheader("Data & model")
         ds = _dataset_picker()
         if ds is not None:
+            state.drop_if_stale(ds)
             _describe(ds)
             _autoload_default(ds)
             source = st.radio(
@@ -364,6 +367,10 @@ def model_sidebar() -> None:
             else:
                 _upload_controls(ds, source)
         _finish_pending()
+        if ds is not None:
+            state.drop_if_stale(ds)  # a model that finished on data this run replaced
         ref = state.current_ref()
         if ref is not None:
             st.success(f"Current model: **{ref.label}**")
+        elif ds is not None and state.stale_message(ds.name):
+            st.warning(state.stale_message(ds.name))

@@ -37,6 +37,7 @@ class ModelRef:
     arch: str | None = None
     recipe: dict[str, Any] | None = None
     fingerprint: str | None = None
+    data_fingerprint: str | None = None  # the content hash of the data the model came from
 
     def target(self, model: nn.Module | None = None) -> Target:
         """The experiments' name for this model (an upload needs its module)."""
@@ -65,6 +66,7 @@ def dataset_by_name(name: str) -> Dataset:
 
 def set_model(ref: ModelRef, model: nn.Module | None = None) -> None:
     """Make ``ref`` the session's model; uploaded models are kept in the session."""
+    st.session_state.pop(_STALE, None)
     st.session_state[_REF] = ref
     if ref.source != "zoo":
         st.session_state[_UPLOADED_MODEL] = model
@@ -79,6 +81,33 @@ def clear_model() -> None:
     st.session_state.pop(_UPLOADED_MODEL, None)
 
 
+_STALE = "rc_model_stale"
+
+
+def drop_if_stale(ds: Dataset) -> None:
+    """Forget the current model when the dataset of its name now holds other data (a file
+    uploaded again under the same name): a model is shown only with the data it came from."""
+    ref = current_ref()
+    if ref is None or ref.dataset != ds.name or not ref.data_fingerprint:
+        return
+    if ds.fingerprint() != ref.data_fingerprint:
+        clear_model()
+        st.session_state[_STALE] = (
+            ds.name,
+            f"The data of {ds.name} changed since **{ref.label}** was made on it, so that "
+            "model is no longer the current one: train or load a model for the new data.",
+        )
+
+
+def stale_message(dataset: str | None = None) -> str | None:
+    """Why the current model was dropped, if it was (see :func:`drop_if_stale`); with
+    ``dataset``, only when it was that dataset's."""
+    got = st.session_state.get(_STALE)
+    if got is None or (dataset is not None and got[0] != dataset):
+        return None
+    return got[1]
+
+
 def current_model() -> tuple[Dataset, nn.Module, ModelRef] | None:
     """The dataset, model and reference the pages work on, or ``None`` if none is chosen."""
     ref = current_ref()
@@ -88,6 +117,9 @@ def current_model() -> tuple[Dataset, nn.Module, ModelRef] | None:
         ds = dataset_by_name(ref.dataset)
     except RobustcoreError:
         clear_model()
+        return None
+    drop_if_stale(ds)
+    if current_ref() is None:
         return None
     if ref.source == "zoo":
         entry = lookup(ref.zoo_key) if ref.zoo_key else None
@@ -105,6 +137,9 @@ def require_model() -> tuple[Dataset, nn.Module, ModelRef]:
     """For pages that attack or defend a model: stop with a hint when none is chosen."""
     got = current_model()
     if got is None:
+        stale = stale_message()
+        if stale:
+            st.warning(stale)
         st.info(
             "No model yet: choose a dataset and an architecture in the sidebar and press "
             "**Train / load model** (the default trains in a few seconds)."

@@ -87,6 +87,31 @@ def test_tabular_upload_trains():
     assert float(metric(at, "Clean test accuracy").rstrip("%")) > 85
 
 
+def test_a_dataset_uploaded_again_with_new_content_drops_the_old_model():
+    """Same file name, different labels: the model trained on the old content is no longer
+    the current model, and the page says why instead of scoring it on the new data."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    first = _npz(x_train=x[:240], y_train=y[:240], x_test=x[240:], y_test=y[240:])
+    second = _npz(x_train=x[:240], y_train=1 - y[:240], x_test=x[240:], y_test=1 - y[240:])
+    at = new_app().run()
+    at.sidebar.selectbox(key="rc_dataset_choice").set_value("__upload__").run()
+    at.sidebar.get("file_uploader")[0].upload("same.npz", first, "application/zip").run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(at, has_metric("Clean test accuracy"))
+    assert any("Current model" in s.value for s in at.sidebar.success)
+    at.sidebar.get("file_uploader")[0].set_value(("same.npz", second, "application/zip"))
+    at.run()
+    assert not at.exception
+    assert not any("Current model" in s.value for s in at.sidebar.success)
+    assert any("changed since" in w.value for w in at.sidebar.warning)
+    assert not any(m.label == "Clean test accuracy" for m in at.metric)
+    at.switch_page("pages/whitebox.py").run()
+    assert not at.exception and not at.metric
+    assert any("changed since" in w.value for w in at.warning)
+
+
 def test_uploaded_weights_are_evaluated(tiny_cnn):
     buf = io.BytesIO()
     torch.save(tiny_cnn.model.state_dict(), buf)
