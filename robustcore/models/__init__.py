@@ -12,7 +12,6 @@ from .training import TrainRecipe, evaluate, fit, predict_logits
 from .zoo import (
     ZooEntry,
     list_zoo,
-    load_torchscript,
     load_user_weights,
     lookup,
     model_accuracy,
@@ -33,7 +32,6 @@ __all__ = [
     "fit",
     "list_zoo",
     "load_onnx",
-    "load_torchscript",
     "load_user_weights",
     "lookup",
     "model_accuracy",

@@ -18,7 +18,7 @@ Where the split is, per architecture (see :mod:`robustcore.models.architectures`
   stages and global average pooling are the body (64 features); ``fc`` is the head.
 
 The body and head *share* the model's parameters (no copy): ``head(body(x))`` equals
-``model(x)``. Anything else (a TorchScript upload, a custom module) raises
+``model(x)``. Anything else (an own architecture from ONNX, a custom module) raises
 :class:`~robustcore.errors.ModelError`, because its layers cannot be read safely.
 
 Example::
@@ -85,7 +85,8 @@ def split_model(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     raise ModelError(
         f"Cannot find the penultimate layer of a {kind} model: penultimate features need "
         "one of the built-in architectures (logreg, mlp, small_cnn, lenet5, resnet), "
-        "trained here or uploaded as a state_dict. TorchScript uploads are opaque."
+        "trained here or uploaded as weights (an own architecture from ONNX has no known "
+        "penultimate layer)."
     )
 
 

@@ -16,7 +16,6 @@ import fcntl
 import io
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -137,9 +136,9 @@ def _resolve_dataset(dataset: Dataset | str) -> Dataset:
 
 
 def _freeze(model: nn.Module, device: torch.device) -> nn.Module:
-    """Read-only and in eval mode on ``device``; a built-in or user model (not TorchScript)
-    in the layout its batches compute fastest in there (channels-last for convolutional
-    models on the CPU, :func:`~robustcore.device.preferred_memory_format`)."""
+    """Read-only and in eval mode on ``device``; a built-in or user model in the layout
+    its batches compute fastest in there (channels-last for convolutional models on the CPU,
+    :func:`~robustcore.device.preferred_memory_format`)."""
     model.to(device).eval()
     if not isinstance(model, torch.jit.ScriptModule):
         model.to(memory_format=preferred_memory_format(model, device))
@@ -557,53 +556,6 @@ def load_user_weights(
         f"These weights do not fit the {arch!r} architecture for {ds.name} "
         f"(input {ds.input_shape}, {ds.num_classes} classes): {errors[0][1][:600]}"
     )
-
-
-TORCHSCRIPT_SETTING = "ROBUSTCORE_ALLOW_TORCHSCRIPT"
-"""The server setting that allows TorchScript uploads (off unless set to ``1``)."""
-
-
-def torchscript_allowed() -> bool:
-    """Whether this server loads TorchScript files: only when its operator set
-    ``ROBUSTCORE_ALLOW_TORCHSCRIPT=1``. A TorchScript file is a program: loading and
-    calling it runs the file's code (it can read and write the server's files), so no
-    check can make an untrusted one safe."""
-    return os.environ.get(TORCHSCRIPT_SETTING, "").strip().lower() in ("1", "true", "yes")
-
-
-def load_torchscript(
-    data: bytes,
-    dataset: Dataset | str,
-    *,
-    device: torch.device | None = None,
-    max_bytes: int = MAX_UPLOAD_BYTES,
-) -> nn.Module:
-    """Load a TorchScript file (``torch.jit.save``) that maps the dataset's inputs to logits.
-
-    This runs the file's code, so it is refused unless :func:`torchscript_allowed` (the
-    server's ``ROBUSTCORE_ALLOW_TORCHSCRIPT=1``, for trusted files only).
-
-    Raises:
-        UploadError: TorchScript is not allowed here, the file is too large or not
-            TorchScript.
-    """
-    if not torchscript_allowed():
-        raise UploadError(
-            "This server does not load TorchScript files: they are programs that run when "
-            "loaded. Upload the weights (a state_dict) of a built-in architecture instead."
-        )
-    _check_size(data, max_bytes)
-    ds = _resolve_dataset(dataset)
-    device = device or get_device()
-    try:
-        model = torch.jit.load(io.BytesIO(data), map_location=device)
-    except Exception as exc:  # noqa: BLE001
-        raise UploadError(
-            f"This is not a TorchScript file (save one with torch.jit.save): {str(exc)[:300]}"
-        ) from exc
-    model = _freeze(model, device)
-    _check_outputs(model, ds, device)
-    return model
 
 
 def model_accuracy(model: nn.Module, dataset: Dataset) -> float:

@@ -14,7 +14,7 @@ from ..experiments.train import Train
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
 from ..models.onnx_upload import load_onnx
 from ..models.training import METHOD_TITLES, METHODS, OPTIONAL_FIELDS
-from ..models.zoo import load_torchscript, load_user_weights, torchscript_allowed
+from ..models.zoo import load_user_weights
 from ..runs import get_runner, spec_key
 from . import jobs, state
 from .forms import param_values
@@ -25,13 +25,12 @@ SOURCES = {
     "zoo": "Train a built-in architecture",
     "weights": "Upload weights (state_dict .pt or .safetensors)",
     "onnx": "Upload your own architecture (ONNX)",
-    "torchscript": "Upload a TorchScript model (runs the file's code: trusted files only)",
 }
-"""Where the model comes from; TorchScript only where the server allows it."""
+"""Where the model comes from. No format that carries code (pickle, TorchScript) is read."""
 
 
 def _sources() -> list[str]:
-    return [k for k in SOURCES if k != "torchscript" or torchscript_allowed()]
+    return list(SOURCES)
 
 
 # Streamlit drops a page's widget state when another page is opened, and every page draws
@@ -249,19 +248,13 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         kind = "state_dict saved with torch.save, or safetensors"
         how = "Read as tensors only (the weights-only loader, never unpickled)"
         types = ["pt", "pth", "safetensors"]
-    elif source == "onnx":
+    else:
         kind = "torch.onnx.export file"
         how = (
             "Converted to torch layers (onnx2torch) from a fixed set of standard operators; "
             "nothing in the file runs, and a graph with any other operator is refused"
         )
         types = ["onnx"]
-    else:
-        kind = "torch.jit.save file"
-        how = (
-            "A TorchScript file is a program: loading it runs its code on this server, with "
-            "the server's rights. Upload only files you trust"
-        )
     up = st.file_uploader(
         f"Model file ({kind})",
         type=types,
@@ -277,10 +270,8 @@ def _upload_controls(ds: Dataset, source: str) -> None:
         if source == "weights":
             model = load_user_weights(arch, ds, data, max_bytes=MAX_UPLOAD_MB * 2**20)
             arch = getattr(model, "robustcore_arch", arch)
-        elif source == "onnx":
-            model = load_onnx(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
         else:
-            model = load_torchscript(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
+            model = load_onnx(data, ds, max_bytes=MAX_UPLOAD_MB * 2**20)
     except RobustcoreError as exc:
         st.error(str(exc))
         return

@@ -24,8 +24,8 @@ class ModelRef:
     """Which model the session works on and where its report run is stored.
 
     ``source`` is ``"zoo"`` (a built-in architecture trained by recipe), ``"weights"``
-    (uploaded weights of a built-in architecture), ``"onnx"`` (an own architecture from
-    an ONNX file) or ``"torchscript"`` (an uploaded TorchScript file, where allowed);
+    (uploaded weights of a built-in architecture), or ``"onnx"`` (an own architecture
+    from an ONNX file);
     ``fingerprint`` is the content hash of an uploaded file.
     """
 

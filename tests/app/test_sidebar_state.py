@@ -29,10 +29,8 @@ def test_sidebar_choices_survive_page_switches():
     assert at.sidebar.slider(key="rc_recipe.epochs").value == 3
 
 
-def test_torchscript_upload_only_where_the_server_allows_it(monkeypatch):
-    """TorchScript runs the file's code: the sidebar offers it only with the server setting
-    ROBUSTCORE_ALLOW_TORCHSCRIPT=1, and then says so next to the choice."""
-    monkeypatch.delenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", raising=False)
+def test_the_model_sources_carry_no_code():
+    """Weights (state_dict or safetensors) and ONNX only: no TorchScript, no pickle."""
     at = new_app()
     at.session_state["rc_autoload_done"] = True
     at.run()
@@ -42,11 +40,3 @@ def test_torchscript_upload_only_where_the_server_allows_it(monkeypatch):
         "Upload weights (state_dict .pt or .safetensors)",
         "Upload your own architecture (ONNX)",
     ]
-    monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", "1")
-    at = new_app()
-    at.session_state["rc_autoload_done"] = True
-    at.run()
-    options = at.sidebar.radio(key="rc_source").options
-    assert options[-1] == "Upload a TorchScript model (runs the file's code: trusted files only)"
-    at.sidebar.radio(key="rc_source").set_value("torchscript").run()
-    assert not at.exception

@@ -16,7 +16,6 @@ from robustcore.models import (
     build_model,
     compatible_architectures,
     list_zoo,
-    load_torchscript,
     load_user_weights,
     recipe_key,
     train,
@@ -239,35 +238,18 @@ def test_pickled_objects_are_refused():
         load_user_weights("mlp", ds, _saved({"w": _Evil()}))
 
 
-def test_torchscript_is_refused_unless_the_server_allows_it(monkeypatch):
-    """A TorchScript file is code: without ROBUSTCORE_ALLOW_TORCHSCRIPT=1 it is never
-    loaded, whatever it holds, and the message does not suggest turning the setting on."""
+def test_a_torchscript_file_is_never_loaded():
+    """TorchScript is code: there is no loader for it, and one uploaded as weights is
+    refused by the weights-only reader without running."""
+    import robustcore.models as models
+
+    assert not hasattr(models, "load_torchscript")
     ds = _tiny_dataset(seed=9)
-    monkeypatch.delenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", raising=False)
     buf = io.BytesIO()
     torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Flatten())), buf)
-    for value in ("", "0", "no"):
-        monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", value)
-        with pytest.raises(UploadError, match="does not load TorchScript") as err:
-            load_torchscript(buf.getvalue(), ds)
-        assert "ALLOW" not in str(err.value) and "state_dict" in str(err.value)
-
-
-def test_torchscript_round_trip_and_shape_check(monkeypatch):
-    monkeypatch.setenv("ROBUSTCORE_ALLOW_TORCHSCRIPT", "1")
-    ds = _tiny_dataset(seed=9)
-    entry = train_entry("small_cnn", ds, {"epochs": 1})
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.trace(entry.model, ds.x_test[:2]), buf)
-    model = load_torchscript(buf.getvalue(), ds)
-    assert torch.allclose(model(ds.x_test[:3]), entry.model(ds.x_test[:3]), atol=1e-6)
-    wrong = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 7))
-    buf = io.BytesIO()
-    torch.jit.save(torch.jit.script(wrong), buf)
-    with pytest.raises(ModelError, match="logits of shape"):
-        load_torchscript(buf.getvalue(), ds)
-    with pytest.raises(UploadError, match="TorchScript"):
-        load_torchscript(b"garbage", ds)
+    with pytest.raises(UploadError, match="read as tensors only") as err:
+        load_user_weights("auto", ds, buf.getvalue())
+    assert "weights_only" not in str(err.value)
 
 
 def test_default_model_reaches_good_accuracy(tiny_cnn):
