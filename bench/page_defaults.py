@@ -13,6 +13,11 @@ deliberately overfit one) is submitted to the job runner and waited for, twice:
 - **warm**: the same run again, served from the result store, including reading the typed
   result back (what a page does before it draws).
 
+Before each cold run, the page's time estimate is taken as the page shows it
+(``Experiment.estimate``: the run's work priced by timing its models on this machine, the
+prices measured once and cached in ``ROBUSTCORE_HOME/costs.json``); the table gives cold ÷
+estimate, so how honest the page's promise was.
+
 While a cold run works, its job's progress message is sampled every 50 ms; the two phases
 that took longest are shown, which is where a default that costs more than it shows lies.
 Goals (the speed issue): under 30 s cold and under 1 s warm, on the quiet 2-core machine.
@@ -59,6 +64,13 @@ class PageTime:
     warm_from_store: bool
     phases: list[tuple[str, float]] = field(default_factory=list)  # longest first
     error: str | None = None
+    estimate_s: float | None = None  # what the page said before the run (its estimate)
+
+    @property
+    def actual_over_estimate(self) -> float | None:
+        if not self.estimate_s or self.state != "done":
+            return None
+        return self.cold_s / self.estimate_s
 
     @property
     def cold_ok(self) -> bool:
@@ -100,6 +112,8 @@ def run_page(name: str, ds, session) -> PageTime:
     exp = cls.page_default(ds, session)
     target = exp.target
     runner = get_runner()
+    estimate = exp.estimate(ds)  # prices measured here once, as the page does
+    estimate_s = None if estimate is None else estimate.seconds
     t0 = time.perf_counter()
     job = runner.submit(exp, ds)
     cold, phases = timed_wait(job)
@@ -107,7 +121,7 @@ def run_page(name: str, ds, session) -> PageTime:
     if job.state != "done":
         return PageTime(
             name, cls.title, _model(target), cold, float("nan"), job.state, False, [],
-            str(job.error),
+            str(job.error), estimate_s,
         )  # fmt: skip
     t1 = time.perf_counter()
     again = runner.submit(cls.page_default(ds, session), ds).wait()
@@ -115,7 +129,8 @@ def run_page(name: str, ds, session) -> PageTime:
     warm = time.perf_counter() - t1
     top = sorted(phases.items(), key=lambda kv: -kv[1])[:2]
     return PageTime(
-        name, cls.title, _model(target), cold, warm, "done", again.from_store, top
+        name, cls.title, _model(target), cold, warm, "done", again.from_store, top, None,
+        estimate_s,
     )  # fmt: skip
 
 
@@ -130,15 +145,19 @@ def _model(target) -> str:
 
 def table(rows: list[PageTime]) -> list[str]:
     out = [
-        "| page (experiment) | model | cold s | warm s | cold < 30 s | warm < 1 s | longest "
-        "phases of the cold run |",
-        "|---|---|---:|---:|:---:|:---:|---|",
+        "| page (experiment) | model | estimate s | cold s | cold ÷ estimate | warm s | "
+        "cold < 30 s | warm < 1 s | longest phases of the cold run |",
+        "|---|---|---:|---:|---:|---:|:---:|:---:|---|",
     ]
     for r in rows:
         phases = "; ".join(f"{p} {s:.1f} s" for p, s in r.phases) or (r.error or "")
         warm = f"{r.warm_s:.3f}" if r.warm_s == r.warm_s else "—"
+        est = "—" if r.estimate_s is None else f"{r.estimate_s:.1f}"
+        ratio = r.actual_over_estimate
+        ratio_s = "—" if ratio is None else f"{ratio:.2f}"
         out.append(
-            f"| {r.title} (`{r.experiment}`) | {r.model} | {r.cold_s:.1f} | {warm} | "
+            f"| {r.title} (`{r.experiment}`) | {r.model} | {est} | {r.cold_s:.1f} | {ratio_s} | "
+            f"{warm} | "
             f"{'yes' if r.cold_ok else 'NO'} | {'yes' if r.warm_ok else 'NO'} | {phases} |"
         )
     return out
@@ -210,6 +229,13 @@ def main() -> None:
             f"- cold under {COLD_GOAL_S:.0f} s: {sum(r.cold_ok for r in rows)} of {len(rows)}; "
             f"warm under {WARM_GOAL_S:.0f} s: {sum(r.warm_ok for r in rows)} of {len(rows)}"
         )
+        ratios = [r.actual_over_estimate for r in done if r.actual_over_estimate]
+        if ratios:
+            print(
+                f"- cold ÷ estimate: {len(ratios)} pages estimated, from {min(ratios):.2f} to "
+                f"{max(ratios):.2f}; within ×1.5 either way: "
+                f"{sum(1 / 1.5 <= x <= 1.5 for x in ratios)} of {len(ratios)}"
+            )
         if done:
             print(
                 f"- all cold runs: {sum(r.cold_s for r in done):.1f} s; slowest warm: "
@@ -227,7 +253,15 @@ def main() -> None:
                 "load_before": load_before,
                 "load_after": load_after,
                 "goals_s": {"cold": COLD_GOAL_S, "warm": WARM_GOAL_S},
-                "rows": [asdict(r) | {"cold_ok": r.cold_ok, "warm_ok": r.warm_ok} for r in rows],
+                "rows": [
+                    asdict(r)
+                    | {
+                        "cold_ok": r.cold_ok,
+                        "warm_ok": r.warm_ok,
+                        "actual_over_estimate": r.actual_over_estimate,
+                    }
+                    for r in rows
+                ],
             }
             ns.json.write_text(json.dumps(payload, indent=2, default=str))
     finally:

@@ -144,13 +144,22 @@ def _cmd_experiment(ns: argparse.Namespace) -> int:
     from .data import load
     from .device import configure_threads
     from .experiments import get
-    from .runs import get_runner
+    from .runs import get_runner, spec_key
 
     cls = get(ns.command)
     configure_threads(ns.threads)
     ds = load(ns.dataset)
     exp = cls.from_dict({**cls.defaults(ds), **namespace_values(cls, ns)}).on(_target(ns, ds))
-    job = get_runner().submit(exp, ds, force=ns.force)
+    runner = get_runner()
+    if ns.force or runner.store.get(spec_key(exp.spec(ds))) is None:
+        est = exp.estimate(ds)  # before the job starts, so the timing does not compete
+        if est is not None:
+            print(
+                f"Estimated time on this machine: {est.describe()} (priced by timing its "
+                "models here).",
+                file=sys.stderr,
+            )
+    job = runner.submit(exp, ds, force=ns.force)
     _wait(job)
     if job.state != "done":
         print(f"error: run {job.state}: {job.error}", file=sys.stderr)

@@ -12,8 +12,15 @@ whose ``message`` the UI shows as a warning when ``status == "warn"``:
 * **black-box not stronger than white-box**: an attack that sees only outputs (a transfer
   attack from a surrogate, say) must not beat one that sees the gradients; if it does, the
   white-box gradients are masked;
-* **converged**: doubling PGD's steps, or adding restarts, must move robust accuracy by
-  less than about 2 points; otherwise the reported number is not a stable upper bound.
+* **converged**: doubling PGD's steps, or adding restarts, must not lower robust
+  accuracy by more than about 2 points; otherwise the reported number is not a stable
+  upper bound.
+
+Each check's ``name`` says what should hold; its ``message`` gives the verdict with the
+numbers behind it, and a difference is worded by its sign ("rises by", "lowers … by").
+Differences of two rates are in percentage points ("3.0 points"). A check that passes
+only because a gap is within the noise of the sample says so, with the gap: the numbers
+it quotes never contradict its verdict.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from .sweeps import attack_in_batches
 
 #: How much robust accuracy may move when PGD gets more steps or restarts (Carlini 2019).
 CONVERGENCE_TOLERANCE = 0.02
+#: The name of :func:`check_reaches_chance`'s check.
+REACHES_CHANCE = "Unbounded attack reaches chance"
 
 
 @dataclass
@@ -45,6 +54,16 @@ class SanityCheck:
     @property
     def passed(self) -> bool:
         return self.status != "warn"
+
+
+def _points(d: float) -> str:
+    """The size of a difference of two rates, in percentage points."""
+    return f"{abs(d) * 100:.1f} points"
+
+
+def _capitalized(text: str) -> str:
+    """``text`` with its first letter upper-case (``str.capitalize`` lowers the rest)."""
+    return text[:1].upper() + text[1:]
 
 
 def noise_tolerance(p: float, n: int, floor: float = CONVERGENCE_TOLERANCE) -> float:
@@ -62,30 +81,31 @@ def check_monotone(sweep: pd.DataFrame) -> list[SanityCheck]:
         acc = grp["accuracy"].to_numpy()
         eps = grp["eps"].to_numpy()
         n = int(grp["n"].iloc[0])
-        rises = [
-            (eps[i], eps[i + 1], acc[i + 1] - acc[i])
-            for i in range(len(acc) - 1)
-            if acc[i + 1] - acc[i] > noise_tolerance(acc[i], n)
-        ]
+        steps = [(eps[i], eps[i + 1], acc[i + 1] - acc[i]) for i in range(len(acc) - 1)]
+        rises = [s for i, s in enumerate(steps) if s[2] > noise_tolerance(acc[i], n)]
         if rises:
             e0, e1, d = rises[0]
             out.append(
                 SanityCheck(
                     f"{name}: monotone in ε",
                     "warn",
-                    f"Accuracy rises by {d:.1%} from ε={e0:g} to ε={e1:g}: a larger budget "
-                    "should never help the model. The attack is not finding the worst case "
-                    "(try more steps, restarts or a smaller step size).",
+                    f"Accuracy rises by {_points(d)} from ε={e0:g} to ε={e1:g}: a larger "
+                    "budget should never help the model. The attack is not finding the worst "
+                    "case (try more steps, restarts or a smaller step size).",
                 )
+            )
+            continue
+        small = [(i, s) for i, s in enumerate(steps) if s[2] > 0]
+        if small:
+            i, (e0, e1, d) = max(small, key=lambda t: t[1][2])
+            message = (
+                f"Accuracy does not rise beyond noise as ε grows: its largest rise, "
+                f"{_points(d)} from ε={e0:g} to ε={e1:g}, is within the "
+                f"±{_points(noise_tolerance(acc[i], n))} noise of {n} inputs."
             )
         else:
-            out.append(
-                SanityCheck(
-                    f"{name}: monotone in ε",
-                    "pass",
-                    "Accuracy never rises as ε grows.",
-                )
-            )
+            message = "Accuracy never rises as ε grows."
+        out.append(SanityCheck(f"{name}: monotone in ε", "pass", message))
     return out
 
 
@@ -109,6 +129,17 @@ def check_iterative_beats_single_step(
             f"At ε={e:g} {iterative} leaves {b[e]:.1%} accuracy but the single-step "
             f"{single} only {a[e]:.1%}. An iterative attack weaker than one step is a sign of "
             "gradient masking or a too-small step size.",
+        )
+    weaker = [e for e in common if b[e] > a[e]]
+    if weaker:
+        e = max(weaker, key=lambda v: b[v] - a[v])
+        return SanityCheck(
+            name,
+            "pass",
+            f"{iterative} is at least as strong as {single} at every ε within noise: where it "
+            f"is weakest, at ε={e:g}, it leaves {b[e]:.1%} accuracy against {single}'s "
+            f"{a[e]:.1%}, {_points(b[e] - a[e])} more, within the "
+            f"±{_points(noise_tolerance(a[e], n))} noise of {n} inputs.",
         )
     return SanityCheck(name, "pass", f"{iterative} is at least as strong as {single} at every ε.")
 
@@ -145,7 +176,7 @@ def check_reaches_chance(
     )
     acc = float((res.pred.cpu() == y.cpu()).float().mean())
     chance = 1.0 / num_classes
-    name = "Unbounded attack reaches chance"
+    name = REACHES_CHANCE
     if acc > chance + noise_tolerance(chance, x.shape[0], floor=0.05):
         return SanityCheck(
             name,
@@ -153,6 +184,14 @@ def check_reaches_chance(
             f"With ε={eps:g} ({norm}), which allows any input, accuracy is still {acc:.1%} "
             f"(chance is {chance:.1%}). The attack is failing, not the model succeeding: "
             "suspect gradient masking.",
+        )
+    if acc > chance:
+        return SanityCheck(
+            name,
+            "pass",
+            f"With ε={eps:g} ({norm}) accuracy falls to {acc:.1%}, within noise of chance "
+            f"({chance:.1%}; ±{_points(noise_tolerance(chance, x.shape[0], floor=0.05))} on "
+            f"{x.shape[0]} inputs).",
         )
     return SanityCheck(
         name,
@@ -173,7 +212,7 @@ def check_converged(
     base_accuracy: float | None = None,
     progress: ProgressFn | None = None,
 ) -> SanityCheck:
-    """Doubling PGD's steps and adding two restarts must not move accuracy by > ~2 points."""
+    """Doubling PGD's steps and adding two restarts must not lower accuracy by > ~2 points."""
     yd = y.cpu()
     goal = Goal(bounds=(goal or UNTARGETED).bounds)
 
@@ -189,18 +228,19 @@ def check_converged(
     name = f"PGD convergence at ε={eps:g}"
     drop = base - strongest
     detail = (
-        f"{pgd.steps} steps: {base:.1%}; {pgd.steps * 2} steps: {more_steps:.1%}; "
+        f"{pgd.steps} step{'s' * (pgd.steps > 1)}: {base:.1%}; {pgd.steps * 2} steps: "
+        f"{more_steps:.1%}; "
         f"{pgd.restarts + 2} restarts: {more_restarts:.1%}."
     )
     if drop > CONVERGENCE_TOLERANCE:
         return SanityCheck(
             name,
             "warn",
-            f"Not converged: more effort lowers accuracy by {drop:.1%} ({detail}) The "
+            f"Not converged: more effort lowers accuracy by {_points(drop)} ({detail}) The "
             "reported robust accuracy flatters the model: use more steps or restarts.",
         )
     moved = "lowers" if drop > 0 else "raises" if drop < 0 else "leaves"
-    amount = f" by {abs(drop):.1%}" if drop else " unchanged"
+    amount = f" by {_points(drop)}" if drop else " unchanged"
     return SanityCheck(name, "pass", f"Converged: more effort {moved} accuracy{amount} ({detail})")
 
 
@@ -217,19 +257,28 @@ def check_whitebox_beats_blackbox(
     budget (success rates on the same ``n`` inputs)."""
     at = f" at ε={eps:g}" if eps is not None else ""
     name = "White-box at least as strong as black-box"
-    if blackbox_success - whitebox_success > noise_tolerance(whitebox_success, n, floor=0.05):
+    tolerance = noise_tolerance(whitebox_success, n, floor=0.05)
+    if blackbox_success - whitebox_success > tolerance:
         return SanityCheck(
             name,
             "warn",
-            f"{blackbox.capitalize()} fools {blackbox_success:.1%} of the inputs{at}, "
+            f"{_capitalized(blackbox)} fools {blackbox_success:.1%} of the inputs{at}, "
             f"{whitebox} only {whitebox_success:.1%}. An attacker who knows less should never "
             "do better: the model's gradients are masked, and its apparent robustness is "
             "not real.",
         )
+    if blackbox_success > whitebox_success:
+        return SanityCheck(
+            name,
+            "pass",
+            f"{_capitalized(whitebox)} ({whitebox_success:.1%}){at} is within noise of "
+            f"{blackbox} ({blackbox_success:.1%}): {_points(blackbox_success - whitebox_success)}"
+            f" below it, inside the ±{_points(tolerance)} noise of {n} inputs.",
+        )
     return SanityCheck(
         name,
         "pass",
-        f"{whitebox.capitalize()} ({whitebox_success:.1%}){at} is at least as strong as "
+        f"{_capitalized(whitebox)} ({whitebox_success:.1%}){at} is at least as strong as "
         f"{blackbox} ({blackbox_success:.1%}).",
     )
 

@@ -27,7 +27,9 @@ from ..models.training import ADVERSARIAL, METHOD_TITLES
 from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
+from .attack_work import cw_work, pgd_work
 from .base import Experiment, ExperimentResult, Target, register
+from .estimate import Work, training_work
 from .whitebox import cw_budget_curve
 
 DEFENDED = "defended"
@@ -210,6 +212,20 @@ class AdversarialTraining(Experiment):
         assert self.target is not None and self.target.arch is not None
         defended = Target.zoo(self.target.arch, self.defense)
         return defended, defended.undefended()
+
+    def work(self, dataset: Dataset) -> Work:
+        """Training the defended and the undefended model through the zoo (nothing for
+        those it holds), then on each: two clean passes, PGD at every ε of the grid and at
+        the training ε (:func:`~.attack_work.pgd_work`) and C&W on the first ``n_cw``
+        images."""
+        defended, undefended = self.models()
+        arch, n = str(defended.arch), min(self.n, dataset.n_test)
+        grid = sorted({*self.eps, self.defense.adv_eps})
+        attacks = Work.of(arch, forward=2 * n) + pgd_work(arch, self.pgd, n, grid)
+        if self.cw:
+            attacks = attacks + cw_work(arch, CarliniWagnerL2(), min(self.n_cw, n))
+        training = training_work(arch, dataset, self.defense)
+        return training + training_work(arch, dataset, undefended.recipe) + attacks * 2
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

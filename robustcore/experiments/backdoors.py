@@ -30,7 +30,15 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
-from .victims import ARCH_CHOICES, ARCH_HELP, ARCH_LABEL, victim_training
+from .estimate import Work, total, training_work
+from .victims import (
+    ARCH_CHOICES,
+    ARCH_HELP,
+    ARCH_LABEL,
+    metrics_work,
+    poisoned_training,
+    victim_training,
+)
 
 N_GALLERY = 8
 
@@ -340,6 +348,23 @@ class Backdoors(Experiment):
                     f"Poison rate {rate:g} asks for {n} poisons but only {candidates} training "
                     "points can be poisoned; lower the rate."
                 )
+
+    def work(self, dataset: Dataset) -> Work:
+        """Training the clean model and one model per swept value through the zoo (nothing
+        for those it holds; a poison rate of 0 with the clean recipe is the clean model),
+        and each model's predictions on the test set, clean and triggered."""
+        arch, recipe = self.victim(dataset)
+        measure = metrics_work(arch, dataset, target_class=self.target_class, mode=self.attack.mode)
+        parts = [training_work(arch, dataset, recipe), measure]
+        for _, trigger, rate, r in self._variants(recipe):
+            if rate > 0:
+                badnets = {"trigger": trigger, "config": self.attack, "poison_rate": rate}
+                badnets["target_class"] = self.target_class
+                parts.append(poisoned_training(arch, dataset, r, poison_badnets, **badnets))
+            elif r != recipe:
+                parts.append(training_work(arch, dataset, r))
+            parts.append(measure)
+        return total(parts)
 
     def describe(self, dataset: Dataset) -> str:
         arch, _ = self.victim(dataset)

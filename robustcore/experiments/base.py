@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pandas as pd
 from torch import nn
@@ -47,6 +47,9 @@ from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ..params import Configurable
 from ..progress import ProgressFn, split
 from ..runs.store import ArtifactValue, RunRecord, RunResult
+
+if TYPE_CHECKING:
+    from .estimate import Estimate, Work
 
 E = TypeVar("E", bound="Experiment")
 
@@ -360,6 +363,19 @@ class Experiment(Configurable):
     ) -> RunResult:
         """Compute the experiment on ``model`` (the resolved target) and return its outputs."""
         raise NotImplementedError
+
+    def work(self, dataset: Dataset) -> Work | None:
+        """What the run computes, besides getting its target: images through forward
+        passes, input gradients and training steps per model (see :mod:`.estimate`, which
+        prices them on this machine). ``None``: the experiment gives no estimate."""
+        return None
+
+    def estimate(self, dataset: Dataset) -> Estimate | None:
+        """How long the run should take here, from this machine's measured prices (the
+        target's training included when the zoo does not hold it yet)."""
+        from .estimate import estimate
+
+        return estimate(self, dataset)
 
     def describe(self, dataset: Dataset) -> str:
         """The run's label in lists: the experiment and the model it ran on."""

@@ -31,6 +31,7 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, model_key
 
 ATTACKS = {"simba_pixel": "SimBA (pixel basis)", "simba_dct": "SimBA (DCT basis)", "zoo": "ZOO"}
 """The query attacks the page runs: key → what the form calls it."""
@@ -68,6 +69,19 @@ def _gallery_rows(label: str, res: AttackResult, idx: torch.Tensor, names: list[
         }
         for slot, i in enumerate(idx.tolist())
     ]
+
+
+def query_work(model: str, n: int, max_queries: int) -> Work:
+    """What a SimBA or ZOO run on ``n`` images costs its target at most: every image may
+    send ``max_queries`` queries (forward passes) before it stops. Images stop earlier when
+    they succeed, but how early is only known by running, so this is an upper bound."""
+    return Work.of(model, forward=n * max_queries)
+
+
+def selection_work(model: str, n: int, dataset: Dataset) -> Work:
+    """:func:`~robustcore.evaluation.inputs.correct_inputs` looks at ``max(4n, 200)`` test
+    images (more only when the model gets few of them right)."""
+    return Work.of(model, forward=min(dataset.n_test, max(4 * n, 200)))
 
 
 def check_query_attacks(attacks: tuple[str, ...], n: int, dataset: Dataset) -> None:
@@ -288,6 +302,16 @@ class BlackBox(Experiment):
     def attack(self, key: str) -> BlackBoxAttack:
         """The configured attack behind ``key``."""
         return make_attack(key, self.simba, self.zoo)
+
+    def work(self, dataset: Dataset) -> Work:
+        """Choosing the images, then each attack's queries at their upper bound: every
+        image spends its whole budget (``simba_queries`` or ``zoo_queries``)."""
+        key = model_key(self.target)
+        work = selection_work(key, self.n, dataset)
+        for attack in self.attacks:
+            budget = self.zoo_queries if attack == "zoo" else self.simba_queries
+            work = work + query_work(key, self.n, budget)
+        return work
 
     def run_arguments(self, key: str) -> dict[str, Any]:
         """``eps`` and ``max_queries`` of the attack behind ``key``."""

@@ -29,6 +29,7 @@ from ..attacks.poisoning import (
     train_poisoned,
 )
 from ..attacks.poisoning.base import check_class
+from ..attacks.poisoning.hidden_trigger import head_recipe
 from ..attacks.poisoning.triggers import default_size
 from ..data import Dataset
 from ..errors import ValidationError
@@ -37,7 +38,15 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
-from .victims import ARCH_CHOICES, ARCH_HELP, ARCH_LABEL, victim_training
+from .estimate import Work, training_work
+from .victims import (
+    ARCH_CHOICES,
+    ARCH_HELP,
+    ARCH_LABEL,
+    fit_work,
+    metrics_work,
+    victim_training,
+)
 
 N_GALLERY = 8
 DEFAULT_EPS: tuple[float, ...] = (0.1, 0.2, 0.3)
@@ -197,6 +206,31 @@ class HiddenTriggerBackdoor(Experiment):
                 f"A poisoned share of {self.attack.poison_fraction:g} of the target class "
                 f"({n_target} training images) gives no poison; raise it."
             )
+
+    def work(self, dataset: Dataset) -> Work:
+        """Training the clean model (nothing when the zoo holds it); per ε, crafting the
+        poisons (the triggered source images' features, then ``steps`` input gradients of
+        every poison) and training the victim on them: a new last layer on the features
+        (``head``, which the baseline victim gets too) or the whole network (``full``),
+        always counted, since its zoo key depends on the crafted poisons; each victim's
+        predictions on the test set and the triggered source images."""
+        arch, recipe = self.victim(dataset)
+        n_train, n_test = dataset.n_train, dataset.n_test
+        n_target = int((dataset.y_train == self.target_class).sum())
+        n_poison = round(self.attack.poison_fraction * n_target)
+        sources = int((dataset.y_train == self.source_class).sum())
+        measure = metrics_work(
+            arch, dataset, target_class=self.target_class, source_class=self.source_class
+        )
+        craft = Work.of(arch, forward=sources + 2 * n_poison, gradient=self.attack.steps * n_poison)
+        if self.attack.setting == "head":
+            victim = Work.of(arch, forward=n_train + n_test)  # the features, then the layer
+            victim = victim + fit_work("logreg", dataset, head_recipe(recipe))
+            baseline = victim
+        else:
+            victim, baseline = fit_work(arch, dataset, recipe), Work()
+        per_eps = craft + victim + measure
+        return training_work(arch, dataset, recipe) + baseline + measure + per_eps * len(self.eps)
 
     def describe(self, dataset: Dataset) -> str:
         arch, _ = self.victim(dataset)

@@ -27,7 +27,8 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
-from .victims import ARCH_CHOICES, ARCH_HELP, ARCH_LABEL, victim_training
+from .estimate import Work, total, training_work
+from .victims import ARCH_CHOICES, ARCH_HELP, ARCH_LABEL, poisoned_training, victim_training
 
 DEFAULT_FLIP_RATES: tuple[float, ...] = (0.0, 0.4, 0.8)
 DEFAULT_TARGETED_RATES: tuple[float, ...] = (0.0, 0.5, 0.75)
@@ -178,6 +179,20 @@ class LabelFlipping(Experiment):
     def describe(self, dataset: Dataset) -> str:
         arch, _ = self.victim(dataset)
         return f"Label flipping ({self.attack.mode}) · {arch} on {dataset.name}"
+
+    def work(self, dataset: Dataset) -> Work:
+        """Training one model per flip rate through the zoo (nothing for those it holds; a
+        rate of 0 is the clean model) and each one's predictions on the test set."""
+        arch, recipe = self.victim(dataset)
+        parts = []
+        for rate in sorted(self.rates):
+            if rate == 0:
+                parts.append(training_work(arch, dataset, recipe))
+            else:
+                flips = {"config": self.attack, "rate": rate, **self._classes()}
+                parts.append(poisoned_training(arch, dataset, recipe, flip_labels, **flips))
+            parts.append(Work.of(arch, forward=dataset.n_test))
+        return total(parts)
 
     def _classes(self) -> dict[str, int]:
         if not self.targeted:

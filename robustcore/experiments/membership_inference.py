@@ -13,6 +13,7 @@ for an uploaded model of unknown make the attacker's guess of the architecture i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +22,16 @@ import pandas as pd
 from torch import nn
 
 from ..attacks.inference import ATTACKS, MembershipInference, membership_inference
-from ..attacks.inference.membership import MembershipResult
+from ..attacks.inference.membership import MembershipResult, MembershipSplit, membership_split
+from ..attacks.inference.shadow import SHADOW_EXTRA, shadow_dataset, shadow_keep, shadow_recipe
 from ..data import Dataset
 from ..errors import ValidationError
-from ..models import ARCHITECTURES, compatible_architectures
+from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ..params import nested, param
 from ..progress import ProgressFn
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, Target, register
+from .estimate import Work, model_key, training_work
 
 METRIC_COLUMNS = ("auc", "advantage", "tpr@0.1%fpr", "tpr@1%fpr")
 
@@ -63,6 +66,27 @@ def check_shadow_arch(dataset: Dataset, arch: str | None, attack: MembershipInfe
             f"Shadow models of architecture {arch!r} do not fit {dataset.name}; choose one of "
             f"{', '.join(archs)}."
         )
+
+
+def shadow_work(
+    dataset: Dataset,
+    cands: MembershipSplit,
+    plan: Sequence[tuple[str, TrainRecipe]],
+    shadow_models: int,
+    seed: int,
+) -> Work:
+    """What :func:`~robustcore.attacks.inference.train_shadows` computes: each shadow
+    model (one per plan entry) trained through the zoo on its half of the pool (nothing
+    when the zoo holds it) and its forward pass over the candidates."""
+    keep = shadow_keep(int(cands.pool_x.shape[0]), shadow_models, seed)
+    n = int(cands.candidates.numel())
+    work = Work()
+    for k in range(shadow_models):
+        ds = shadow_dataset(dataset, cands.pool_x, cands.pool_y, keep[k])
+        for arch, recipe in plan:
+            work = work + training_work(arch, ds, shadow_recipe(recipe), SHADOW_EXTRA)
+            work = work + Work.of(arch, forward=n)
+    return work
 
 
 def _scores_table(result: MembershipResult) -> pd.DataFrame:
@@ -201,6 +225,22 @@ class MembershipInferenceExperiment(Experiment):
             return  # the base spec says what is missing
         arch = self.shadow_arch or self.target.training[0]
         check_shadow_arch(dataset, arch, self.attack)
+
+    def work(self, dataset: Dataset) -> Work:
+        """The target's answers on the candidates and, for the shadow attacks, the shadow
+        models (:func:`shadow_work`). The attack classifier and LiRA's statistics are
+        small computations on those answers and are not counted."""
+        arch, recipe = self.target.training if self.target is not None else (None, TrainRecipe())
+        att = self.attack
+        cands = membership_split(
+            dataset, train_size=recipe.train_size, max_per_side=att.max_examples, seed=att.seed
+        )
+        work = Work.of(model_key(self.target), forward=cands.candidates.numel())
+        arch = self.shadow_arch or arch
+        if att.attacks == "all" and arch is not None:
+            plan = [(arch, recipe)]
+            work = work + shadow_work(dataset, cands, plan, att.shadow_models, att.seed)
+        return work
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

@@ -39,6 +39,7 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, Target, register
+from .estimate import Work, model_key
 
 DEFAULT_BUDGETS: tuple[int, ...] = (100, 250, 500, 1000)
 SUGGESTED_BUDGETS: tuple[int, ...] = (50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000, 8000)
@@ -54,6 +55,13 @@ def target_id(target: Target | None, dataset: Dataset) -> str:
         assert target.arch is not None and target.recipe is not None
         return recipe_key(target.arch, dataset, target.recipe)
     return str(target.fingerprint)
+
+
+def student_work(arch: str, epochs: int, budget: int, dataset: Dataset) -> Work:
+    """Training one stolen student on ``budget`` answers (with the zoo's test-set pass
+    after each epoch) and scoring it on the test split. Always counted: its zoo key
+    depends on the answers, which are only known once the target has given them."""
+    return Work.of(arch, train=budget * epochs, forward=dataset.n_test * (epochs + 1))
 
 
 def sources_for(dataset: Dataset) -> tuple[str, ...]:
@@ -189,6 +197,22 @@ class ModelExtraction(Experiment):
                 "Every budget is larger than the chosen query sources can supply: "
                 + "; ".join(f"{s}: {', '.join(f'{b:,}' for b in bs)}" for s, bs in skipped.items())
             )
+
+    def work(self, dataset: Dataset) -> Work:
+        """The target's test-set labels (the fidelity reference, and once more for its
+        accuracy), one batch of queries per source (its largest budget: the smaller ones
+        share its answers), and one student per cell (:func:`student_work`)."""
+        key, st = model_key(self.target), self.student
+        cells, _ = feasible_cells(
+            dataset, self.budgets, outputs=self.outputs, sources=self.query_sources
+        )
+        largest: dict[str, int] = {}
+        for source, _, budget in cells:
+            largest[source] = max(largest.get(source, 0), budget)
+        work = Work.of(key, forward=2 * dataset.n_test + sum(largest.values()))
+        for _, _, budget in cells:
+            work = work + student_work(st.student_arch, st.epochs, budget, dataset)
+        return work
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

@@ -23,6 +23,7 @@ from ..params import nested
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, model_key
 
 
 def real_image_correlation(dataset: Dataset, means: torch.Tensor) -> torch.Tensor:
@@ -112,6 +113,13 @@ class ModelInversion(Experiment):
     result_class = ModelInversionResult
 
     miface: MIFace = nested(MIFace, label="MIFace settings")
+
+    def work(self, dataset: Dataset) -> Work:
+        """One batch of every class through ``miface.steps`` input gradients (an upper
+        bound: the descent ends sooner once every class is confident or stalled; until then
+        the finished classes stay in the batch), then one forward pass."""
+        k = dataset.num_classes
+        return Work.of(model_key(self.target), gradient=k * self.miface.steps, forward=k)
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

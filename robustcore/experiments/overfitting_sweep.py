@@ -29,6 +29,7 @@ from ..params import param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, training_work
 
 KNOBS: dict[str, str] = {
     "epochs": "Epochs",
@@ -220,6 +221,22 @@ class OverfittingSweep(Experiment):
                 f"The sweep's targets need a built-in architecture that fits {dataset.name}: "
                 f"choose one of {', '.join(archs)} (got {arch!r})."
             )
+
+    def work(self, dataset: Dataset) -> Work:
+        """One target per value, trained through the zoo (nothing for those already
+        there), and its forward pass over its member and non-member candidates."""
+        arch, recipe = self.target.training if self.target is not None else (None, None)
+        if arch is None or recipe is None or self.values is None:
+            return Work()
+        work = Work()
+        for value in self.values:
+            r = recipe.replace(**{self.knob: value})
+            cands = membership_split(
+                dataset, train_size=r.train_size, max_per_side=self.max_per_side, seed=self.seed
+            )
+            work = work + training_work(arch, dataset, r)
+            work = work + Work.of(arch, forward=2 * cands.per_side)
+        return work
 
     def describe(self, dataset: Dataset) -> str:
         arch = self.target.training[0] if self.target is not None else "?"

@@ -67,8 +67,9 @@ from ..params import nested, param
 from ..progress import ProgressFn, scaled, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
-from .membership_inference import check_shadow_arch, describe_target
-from .model_extraction import target_id
+from .estimate import Work, model_key, training_work
+from .membership_inference import check_shadow_arch, describe_target, shadow_work
+from .model_extraction import student_work, target_id
 
 OUTPUT_DEFENSES: tuple[str, ...] = tuple(n for n in DEFENSES if n != NoDefense.name)
 """The output defenses a comparison may include (the undefended service always comes first)."""
@@ -495,6 +496,41 @@ class Postprocessing(Experiment):
                 query_source=self.steal_source,
                 output=self.steal_output,
             )
+
+    def work(self, dataset: Dataset) -> Work:
+        """The target's answers (candidates and test split); the ensemble members (through
+        the zoo; member 0 is the target itself) and their answers; the shadow models
+        (:func:`shadow_work`, one per member of the plan); and per row one copycat: the
+        reference's test-set labels, the budget's queries to the service (every member for
+        an ensemble row) and the student (:func:`student_work`, always counted)."""
+        key, arch = model_key(self.target), self._arch()
+        t = self.target
+        _, recipe = t.training if t is not None else (None, TrainRecipe())
+        mem, n_test = self.membership, dataset.n_test
+        cands = membership_split(
+            dataset, train_size=recipe.train_size, max_per_side=mem.max_examples, seed=mem.seed
+        )
+        n_c = int(cands.candidates.numel())
+        work = Work.of(key, forward=n_c + n_test)
+        if arch is None:
+            return work  # check_data refuses the run
+        rules = len(self.rules or ())
+        members = member_plan(dataset, self.ensemble, arch, recipe) if rules else []
+        for a, r in members:
+            if t is None or (a, r) != (t.arch, t.recipe):  # the target's training is its own
+                work = work + training_work(a, dataset, r)
+            work = work + Work.of(a, forward=n_c + n_test)
+        if mem.attacks == "all":
+            plan = members or [(arch, recipe)]
+            work = work + shadow_work(dataset, cands, plan, mem.shadow_models, mem.seed)
+        if self.extraction:
+            st, budget = self.student, self.steal_budget
+            rows = len(self.output_defenses())
+            work = work + Work.of(key, forward=rows * (n_test + budget))
+            for a, _ in members:  # an ensemble row asks every member
+                work = work + Work.of(a, forward=rules * (n_test + budget))
+            work = work + student_work(st.student_arch, st.epochs, budget, dataset) * (rows + rules)
+        return work
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

@@ -34,7 +34,8 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
-from .blackbox import check_query_attacks
+from .blackbox import check_query_attacks, query_work, selection_work
+from .estimate import Work, model_key
 
 ATTACK_TITLES = {"simba_pixel": "SimBA (pixel)", "simba_dct": "SimBA (DCT)", "zoo": "ZOO"}
 """The attacks the page runs: key → name in tables and charts."""
@@ -514,6 +515,24 @@ class QueryLimitation(Experiment):
         if "zoo" not in self.attacks:
             out.pop("zoo")
         return out
+
+    def work(self, dataset: Dataset) -> Work:
+        """Choosing the images, then each attack at its upper bound: every image spends
+        the service's whole budget (twice with query blinding, plus the check of the
+        blinded results). With the ``features`` encoder the detector also passes every
+        query, the calibration stream and the benign streams through the target's body
+        (counted as forward passes); the k-NN distances themselves are not counted."""
+        key = model_key(self.target)
+        runs = len(self.attacks) * (2 if self.adaptive.blinding > 0 else 1)
+        queries = query_work(key, self.n, self.limit.budget) * runs
+        work = selection_work(key, self.n, dataset) + queries
+        if self.adaptive.blinding > 0:  # the blinded results checked without the noise
+            work = work + Work.of(key, forward=len(self.attacks) * self.n)
+        if self.limit.encoder == "features":
+            calibration = min(self.limit.calibration, dataset.n_train)
+            benign = self.benign.clients * min(self.benign.queries, dataset.n_test)
+            work = work + queries + Work.of(key, forward=calibration + benign)
+        return work
 
     def attack_configs(self) -> dict[str, BlackBoxAttack]:
         """The attacks that run, by key, in the order of :data:`ATTACK_TITLES`."""

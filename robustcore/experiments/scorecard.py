@@ -33,13 +33,16 @@ from ..data import Dataset
 from ..device import model_device
 from ..errors import ValidationError
 from ..evaluation.inputs import correct_inputs, select_inputs
-from ..evaluation.sanity import check_reaches_chance
+from ..evaluation.sanity import SanityCheck, check_reaches_chance
 from ..evaluation.sweeps import attack_in_batches
 from ..models import predict_logits
 from ..params import param
 from ..progress import ProgressFn, scaled
 from ..runs.store import RunResult
+from .attack_work import pgd_work
 from .base import Experiment, ExperimentResult, register
+from .blackbox import query_work, selection_work
+from .estimate import Work, model_key
 
 THRESHOLDS = {
     "kept": (0.8, 0.3),  # share of clean accuracy kept: ≥ 0.8 good, ≥ 0.3 fair, else poor
@@ -88,6 +91,20 @@ class ScorecardResult(ExperimentResult):
     @property
     def chance(self) -> float:
         return float(self._metric("chance"))
+
+    @property
+    def n(self) -> int:
+        """Test images of the accuracy rows."""
+        return int(self._metric("n"))
+
+    def failed_checks(self) -> list[SanityCheck]:
+        """The sanity check of the evaluation when it failed: an unbounded attack that does
+        not reach chance means masked gradients, and the PGD rows flatter the model."""
+        if self._metric("reaches_chance", True):
+            return []
+        rows = self.table()
+        row = rows[rows["area"] == "evaluation"].iloc[0]
+        return [SanityCheck(str(row["check"]), "warn", str(row["meaning"]))]
 
     def cli_tables(self) -> dict[str, pd.DataFrame]:
         return {"scorecard": self.table()[["area", "check", "shown", "verdict"]]}
@@ -172,6 +189,26 @@ class Scorecard(Experiment):
         membership candidates are real members."""
         recipe = self.target.recipe if self.target is not None else None
         return int(recipe.train_size) if recipe is not None else 0
+
+    def work(self, dataset: Dataset) -> Work:
+        """The test images clean and noisy; PGD at the small and the large ε (early stop,
+        :func:`~.attack_work.pgd_work`) and the sanity check's unbounded PGD (every step);
+        choosing SimBA's images and its queries at their upper bound, as on the Black-box
+        page (every image spends the whole budget; the half they spend on the default run
+        costs as much again in the overhead of its small batches); the membership
+        candidates' answers."""
+        key, n = model_key(self.target), min(self.n, dataset.n_test)
+        pgd = PGD(steps=self.pgd_steps, early_stop=True)
+        unbounded = PGD(steps=self.pgd_steps, random_start=False)
+        train = min(self._train_size() or dataset.n_train, dataset.n_train)
+        members = 2 * min(train, dataset.n_test, self.members)
+        return (
+            Work.of(key, forward=2 * n + members)
+            + pgd_work(key, pgd, n, (self.eps_small, self.eps_large))
+            + pgd_work(key, unbounded, n, (1.0,))
+            + selection_work(key, self.n_query, dataset)
+            + query_work(key, self.n_query, self.query_budget)
+        )
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

@@ -40,6 +40,10 @@ from ..params import param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .blackbox import query_work
+from .estimate import Work, model_key, training_work
+from .model_extraction import student_work
+from .transfer import crafting_work
 
 AUTO = "auto"
 MAX_IMAGES = 1000
@@ -375,6 +379,24 @@ class ThreatModels(Experiment):
         if self.zoo:
             out["zoo"] = ZOO(seed=self.seed)
         return out
+
+    def work(self, dataset: Dataset) -> Work:
+        """Scoring the test split; white-box PGD; the gray-box surrogate (through the zoo)
+        and its transfer; SimBA and ZOO at their upper bound (every image spends the whole
+        ``query_budget``); the label-only surrogate (its labels, its training, which is
+        always counted: its zoo key depends on the answers) and its transfer."""
+        key, sur, recipe = model_key(self.target), self.surrogate(dataset), self.surrogate_recipe()
+        n, pgd, t = self.n, self.pgd(), self.target
+        # A transfer: the target's clean and adversarial labels, crafting on the surrogate.
+        transfer = Work.of(key, forward=2 * n) + crafting_work(pgd, sur, n)
+        work = Work.of(key, forward=dataset.n_test) + crafting_work(pgd, key, n) + transfer
+        if t is None or (sur, recipe) != (t.arch, t.recipe):  # else it is the target itself
+            work = work + training_work(sur, dataset, recipe)
+        for _ in self.black_box_attacks():
+            work = work + query_work(key, n, self.query_budget)
+        labels = Work.of(key, forward=dataset.n_test + self.label_budget)
+        student = student_work(sur, self.label_epochs, self.label_budget, dataset)
+        return work + labels + student + transfer
 
     def _weights(self) -> dict[str, float]:
         return {

@@ -19,6 +19,7 @@ from ..models import predict_logits, train_entry
 from ..progress import ProgressFn
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, model_key
 
 N_SAMPLES = 16
 
@@ -136,6 +137,10 @@ class Train(Experiment):
     paper = ""
     result_class = TrainResult
     model_share = 0.95
+
+    def work(self, dataset: Dataset) -> Work:
+        """The test set's forward pass (training the target is counted by the estimate)."""
+        return Work.of(model_key(self.target), forward=dataset.n_test)
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

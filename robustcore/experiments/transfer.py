@@ -30,6 +30,7 @@ from ..params import nested, param
 from ..progress import ProgressFn, split
 from ..runs.store import RunResult
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, training_work
 
 MAX_IMAGES = 2000
 CHEAP = ("small_cnn", "lenet5", "mlp", "logreg")
@@ -41,6 +42,16 @@ def default_archs(dataset: Dataset, current: str | None = None) -> tuple[str, ..
     preferred = [a for a in CHEAP if a in allowed]
     out = ([current] if current in allowed else []) + [a for a in preferred if a != current]
     return tuple(out[:4] if len(out) >= 2 else allowed[:4])
+
+
+def crafting_work(attack: EvasionAttack, model: str, n: int) -> Work:
+    """What ``attack.run`` on ``n`` inputs of ``model`` computes: PGD's steps × restarts
+    input gradients (an upper bound with early stop) and a scoring pass per extra restart,
+    FGSM's one gradient; then the forward pass that judges the result."""
+    if isinstance(attack, PGD):
+        scoring = n * attack.restarts if attack.restarts > 1 else 0
+        return Work.of(model, gradient=n * attack.steps * attack.restarts, forward=n + scoring)
+    return Work.of(model, gradient=n, forward=n)
 
 
 def transfer_matrix(
@@ -240,6 +251,20 @@ class Transfer(Experiment):
 
     def white_box(self) -> EvasionAttack:
         return self.pgd if self.attack == "pgd" else FGSM()
+
+    def work(self, dataset: Dataset) -> Work:
+        """Training each architecture through the zoo with the target's recipe (nothing for
+        those already there), crafting on each, and every target's two label queries per
+        input (its clean answer and the adversarial one) for every surrogate."""
+        _, recipe = self.target.training if self.target is not None else (None, TrainRecipe())
+        archs = list(dict.fromkeys(self.archs))
+        n = min(self.n, dataset.n_test)
+        work = Work()
+        for a in archs:
+            work = work + training_work(a, dataset, recipe)
+            work = work + crafting_work(self.white_box(), a, n)
+            work = work + Work.of(a, forward=2 * n * len(archs))
+        return work
 
     def run(
         self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None

@@ -7,6 +7,7 @@ perturbations, the per-sample worst case, galleries and the sanity checks of Car
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..device import model_device
 from ..errors import ValidationError
 from ..evaluation.inputs import select_inputs, successes_first
 from ..evaluation.sanity import (
+    REACHES_CHANCE,
     SanityCheck,
     check_converged,
     check_iterative_beats_single_step,
@@ -29,11 +31,21 @@ from ..evaluation.sanity import (
     check_reaches_chance,
     checks_table,
 )
-from ..evaluation.sweeps import attack_in_batches, epsilon_sweep, robust_accuracy
+from ..evaluation.sweeps import SWEEP_COLUMNS, attack_in_batches, epsilon_sweep
 from ..params import nested, param
-from ..progress import ProgressFn, split
+from ..progress import ProgressFn, scaled, split
+from ..runs.cells import (
+    Cell,
+    CellCache,
+    current_cells,
+    get_or_compute,
+    inputs_fingerprint,
+    model_fingerprint,
+)
 from ..runs.store import RunResult
+from .attack_work import cw_work, pgd_work
 from .base import Experiment, ExperimentResult, register
+from .estimate import Work, model_key
 
 DEFAULT_EPS = {
     "image": {
@@ -51,6 +63,12 @@ GALLERY_SIZE = 8
 MAX_IMAGES = 5000
 WORST_CASE = "Worst case"
 CW = "C&W"
+REACH_STEPS = 20
+"""Steps of the sanity check's unbounded attack."""
+CELL_LAYOUT = 1
+"""Version of what a white-box cell holds and how it is computed (the attacks' code, the
+sanity checks' wording): bump it when either changes, so cells stored by older code are
+never reused."""
 
 
 def default_eps(dataset: Dataset, norm: str) -> tuple[float, ...]:
@@ -66,8 +84,30 @@ def cw_budget_curve(l2: np.ndarray, success: np.ndarray, points: int = 41) -> pd
     return pd.DataFrame({"l2_budget": budgets, "success_rate": rates})
 
 
+@dataclass
+class _Outcome:
+    """Per-input numbers of one attack at one budget, as numpy arrays (a cell keeps them)."""
+
+    pred: np.ndarray
+    success: np.ndarray
+    confidence: np.ndarray
+    l2: np.ndarray
+    linf: np.ndarray
+
+    @classmethod
+    def of(cls, res: AttackResult) -> _Outcome:
+        return cls(**{f.name: getattr(res, f.name).cpu().numpy() for f in dataclasses.fields(cls)})
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {prefix + f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> _Outcome:
+        return cls(**{f.name: arrays[prefix + f.name] for f in dataclasses.fields(cls)})
+
+
 def _gallery_rows(
-    attack: str, eps: float, res: AttackResult, idx: torch.Tensor, names: list[str], y
+    attack: str, eps: float, res: _Outcome, idx: torch.Tensor, names: list[str], y
 ) -> list[dict]:
     return [
         {
@@ -201,6 +241,20 @@ class WhiteBoxResult(ExperimentResult):
             for r in self._table("sanity").itertuples(index=False)
         ]
 
+    def failed_checks(self, attack: str | None = None) -> list[SanityCheck]:
+        """The sanity checks that failed; with ``attack`` (FGSM, PGD, C&W or the worst
+        case), those that put its number in doubt: its own (monotone in ε; for PGD also
+        "at least as strong as FGSM" and convergence), the unbounded attack's (masked
+        gradients flatter every gradient attack), and for the worst case all of them."""
+        failed = [c for c in self.sanity() or [] if not c.passed]
+        if attack is None or attack == WORST_CASE:
+            return failed
+        return [
+            c
+            for c in failed
+            if c.name == REACHES_CHANCE or c.name.startswith((f"{attack}:", f"{attack} "))
+        ]
+
     def cli_tables(self) -> dict[str, pd.DataFrame]:
         out = {"sweep": self.sweep()}
         if self.has_cw:
@@ -217,6 +271,15 @@ class WhiteBox(Experiment):
 
     The ε grid and its norm belong to the experiment (the attacks' own settings have
     neither), so one declaration of PGD is run at every budget of the grid.
+
+    A run is assembled from cells (:mod:`robustcore.runs.cells`): the clean accuracy, each
+    swept attack, C&W, and the two sanity checks that attack again (the unbounded attack;
+    PGD's convergence), each keyed by the model (target spec and weights), the data's
+    fingerprint, the exact inputs and that part's own settings. Only the cells not stored
+    yet are computed: a what-if that changes PGD's steps reuses FGSM, C&W and the unbounded
+    attack. A cell's numbers do not depend on what ran before it in the job: PGD seeds its
+    own generator from its ``seed`` at every call, FGSM and C&W draw nothing at random,
+    and the checks on the sweep only read it.
     """
 
     name = "whitebox"
@@ -301,6 +364,34 @@ class WhiteBox(Experiment):
             out.pop("n_cw")
         return out
 
+    def work(self, dataset: Dataset) -> Work:
+        """What a run computes on the target, counted as :mod:`.attack_work` counts the
+        attacks (early-stopped PGD at half its steps, every C&W step): one forward pass of
+        the inputs; the FGSM and PGD sweeps over the ε grid; C&W on its inputs; the sanity
+        checks' unbounded attack and PGD's convergence check (PGD as set, with doubled
+        steps, and with two more restarts) on up to 200 inputs. Parts stored by earlier
+        runs (cells) are counted too, so a what-if's estimate is an upper bound."""
+        m = model_key(self.target)
+        n = min(self.n, dataset.n_test)
+        grid = sorted(set(self.eps))
+        work = Work.of(m, forward=n)
+        if "fgsm" in self.attacks:
+            budgets = sum(e > 0 for e in grid)
+            work = work + Work.of(m, gradient=n * budgets, forward=n * len(grid))
+        if "pgd" in self.attacks:
+            work = work + pgd_work(m, self.pgd, n, grid)
+        if "cw" in self.attacks:
+            work = work + cw_work(m, self.cw, min(self.n_cw, n))
+        if self.sanity:
+            n_check = min(200, n)
+            work = work + pgd_work(m, PGD(steps=REACH_STEPS, random_start=False), n_check, [1.0])
+            if any(e > 0 for e in grid):
+                p = self.pgd
+                more = (p.replace(steps=p.steps * 2), p.replace(restarts=p.restarts + 2))
+                for variant in (p, *more):
+                    work = work + pgd_work(m, variant, n_check, [1.0])
+        return work
+
     def _weights(self) -> dict[str, float]:
         k = len(self.eps)
         cost: dict[str, float] = {}
@@ -316,12 +407,23 @@ class WhiteBox(Experiment):
         return cost
 
     def run(
-        self, dataset: Dataset, model: nn.Module | None, progress: ProgressFn | None = None
+        self,
+        dataset: Dataset,
+        model: nn.Module | None,
+        progress: ProgressFn | None = None,
+        *,
+        cells: CellCache | None = None,
     ) -> RunResult:
+        """Assemble the run from its cells (clean accuracy, one sweep per attack, C&W, the
+        sanity checks), computing only those not stored yet (see :mod:`robustcore.runs.cells`;
+        ``cells`` defaults to the job runner's, none outside a job)."""
         assert model is not None
+        cells = cells if cells is not None else current_cells()
         eps_grid = sorted(set(self.eps))
         weights = self._weights()
         parts = dict(zip(weights, split(progress, weights), strict=True))
+        # The same shares without labels, for messages that name their part themselves.
+        plain = dict(zip(weights, split(progress, list(weights.values())), strict=True))
         device = model_device(model)
         idx = select_inputs(dataset, self.n, self.seed, exclude_class=self.target_class)
         if idx.numel() == 0:
@@ -335,64 +437,123 @@ class WhiteBox(Experiment):
             bounds=(dataset.bounds[0].to(device), dataset.bounds[1].to(device)),
         )
         names = [str(c) for c in dataset.class_names]
-        with torch.inference_mode():
-            clean_acc = float((model(x).argmax(1) == y).float().mean())
+        base = {
+            "layout": [self.layout, CELL_LAYOUT],
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint(),
+            "target": self.target.spec() if self.target is not None else None,
+            "model": model_fingerprint(model) if cells is not None else None,
+        }
+
+        def cell(part: str, title: str, k: int, params: dict, compute, report) -> Cell:
+            spec = {
+                "kind": f"whitebox.{part}",
+                **base,
+                "inputs": inputs_fingerprint(idx[:k]),
+                "params": params,
+            }
+
+            def waiting() -> None:
+                if report is not None:
+                    report(0.0, f"{title}: waiting for another run computing the same part")
+
+            out = get_or_compute(cells, spec, compute, waiting=waiting)
+            if out.reused and report is not None:
+                report(1.0, f"{title}: reused from an earlier run")
+            return out
+
+        n = int(y.shape[0])
+
+        def clean_cell():
+            with torch.inference_mode():
+                correct = model(x).argmax(1) == y
+            return {"accuracy": float(correct.float().mean())}, {"correct": correct.cpu().numpy()}
+
+        # One forward pass: no share of the bar (its messages stay at the start).
+        clean = cell("clean", "Clean accuracy", n, {}, clean_cell, scaled(progress, 0.0, 0.0))
+        clean_acc = float(clean.metrics["accuracy"])
 
         sweeps: list[pd.DataFrame] = []
-        per_eps: dict[str, dict[float, AttackResult]] = {}
+        per_eps: dict[str, list[_Outcome]] = {}
         gallery_rows: list[dict] = []
         artifacts: dict[str, Any] = {}
         norms_rows: list[pd.DataFrame] = []
-        gidx = None
+        gidx: torch.Tensor | None = None
         for key in SWEPT:
             if key not in self.attacks:
                 continue
             atk = FGSM() if key == "fgsm" else self.pgd
-            df, results = epsilon_sweep(
-                model,
-                x,
-                y,
-                atk,
-                eps_grid,
-                norm=self.norm,
-                goal=goal,
-                progress=parts[atk.title],
-                keep_results=True,
-            )
-            sweeps.append(df)
-            per_eps[atk.title] = results
-            for j, (eps, res) in enumerate(results.items()):
-                if gidx is None:
-                    gidx = successes_first(results[max(results)].success, GALLERY_SIZE)
-                gallery_rows += _gallery_rows(atk.title, eps, res, gidx, names, y)
-                artifacts[f"adv.{key}.{j}"] = res.x_adv[gidx].cpu().numpy().astype(np.float32)
+            # The gallery shows the same inputs for every attack: those the first swept
+            # attack fooled at the largest ε. A later attack's cell keeps its images there.
+            shown = None if gidx is None else gidx.tolist()
+
+            def sweep_cell(atk=atk, shown=shown):
+                df, results = epsilon_sweep(
+                    model,
+                    x,
+                    y,
+                    atk,
+                    eps_grid,
+                    norm=self.norm,
+                    goal=goal,
+                    progress=parts[atk.title],
+                    keep_results=True,
+                )
+                at_max = results[max(results)].success
+                g = successes_first(at_max, GALLERY_SIZE) if shown is None else torch.tensor(shown)
+                arrays = {"gallery": g.numpy()}
+                for j, res in enumerate(results.values()):
+                    arrays.update(_Outcome.of(res).arrays(f"{j}."))
+                    arrays[f"{j}.adv"] = res.x_adv[g].cpu().numpy().astype(np.float32)
+                return {"rows": df.to_dict("records")}, arrays
+
+            params = {
+                "attack": atk.to_dict(),
+                "eps": [float(e) for e in eps_grid],
+                "norm": self.norm,
+                "target_class": self.target_class,
+                "gallery": shown,
+            }
+            swept = cell(key, atk.title, n, params, sweep_cell, plain[atk.title])
+            sweeps.append(pd.DataFrame(swept.metrics["rows"], columns=SWEEP_COLUMNS))
+            if gidx is None:
+                gidx = torch.from_numpy(swept.arrays["gallery"])
+            outcomes = [_Outcome.from_arrays(swept.arrays, f"{j}.") for j in range(len(eps_grid))]
+            per_eps[atk.title] = outcomes
+            for j, (eps, out) in enumerate(zip(eps_grid, outcomes, strict=True)):
+                gallery_rows += _gallery_rows(atk.title, eps, out, gidx, names, y)
+                artifacts[f"adv.{key}.{j}"] = swept.arrays[f"{j}.adv"]
                 norms_rows.append(
                     pd.DataFrame(
                         {
                             "attack": atk.title,
                             "eps": float(eps),
-                            "l2": res.l2.cpu().numpy(),
-                            "linf": res.linf.cpu().numpy(),
-                            "success": res.success.cpu().numpy(),
+                            "l2": out.l2,
+                            "linf": out.linf,
+                            "success": out.success,
                         }
                     )
                 )
 
         sweep = pd.concat(sweeps, ignore_index=True) if sweeps else pd.DataFrame()
         if len(per_eps) > 1:  # per-sample worst case over the swept attacks at each ε
+            correct = torch.from_numpy(clean.arrays["correct"])
+            y_cpu = y.cpu()
             worst_rows = []
-            for eps in eps_grid:
-                ra = robust_accuracy(model, x, y, results=[(n, r[eps]) for n, r in per_eps.items()])
+            for j, eps in enumerate(eps_grid):
+                robust = correct.clone()
+                for outcomes in per_eps.values():
+                    robust &= torch.from_numpy(outcomes[j].pred) == y_cpu
                 worst_rows.append(
                     {
                         "attack": WORST_CASE,
                         "eps": float(eps),
-                        "accuracy": ra.accuracy,
+                        "accuracy": float(robust.float().mean()),
                         "success_rate": float("nan"),
                         "mean_l2": float("nan"),
                         "mean_linf": float("nan"),
                         "seconds": 0.0,
-                        "n": int(y.shape[0]),
+                        "n": n,
                         "steps": 0,
                     }
                 )
@@ -400,7 +561,7 @@ class WhiteBox(Experiment):
 
         metrics: dict[str, Any] = {
             "clean_accuracy": clean_acc,
-            "n": int(y.shape[0]),
+            "n": n,
             "chance": 1.0 / dataset.num_classes,
             "norm": self.norm,
             "eps_max": float(max(eps_grid)),
@@ -417,26 +578,36 @@ class WhiteBox(Experiment):
             tables["norms"] = pd.concat(norms_rows, ignore_index=True)
 
         if "cw" in self.attacks:
-            n_cw = min(self.n_cw, int(y.shape[0]))
-            res = attack_in_batches(
-                self.cw,
-                model,
-                x[:n_cw],
-                y[:n_cw],
-                goal=goal,
-                batch_size=512,
-                progress=parts[CW],
-            )
-            l2 = res.l2.cpu().numpy()
-            success = res.success.cpu().numpy()
+            n_cw = min(self.n_cw, n)
+
+            def cw_cell():
+                res = attack_in_batches(
+                    self.cw,
+                    model,
+                    x[:n_cw],
+                    y[:n_cw],
+                    goal=goal,
+                    batch_size=512,
+                    progress=parts[CW],
+                )
+                cidx = successes_first(res.success, GALLERY_SIZE)
+                arrays = _Outcome.of(res).arrays("")
+                arrays["gallery"] = cidx.numpy()
+                arrays["adv"] = res.x_adv[cidx].cpu().numpy().astype(np.float32)
+                return {"seconds": float(res.seconds)}, arrays
+
+            params = {"attack": self.cw.to_dict(), "target_class": self.target_class}
+            done = cell("cw", CW, n_cw, params, cw_cell, plain[CW])
+            res = _Outcome.from_arrays(done.arrays, "")
+            l2, success = res.l2, res.success
             tables["cw"] = pd.DataFrame(
                 {
                     "true": [names[int(v)] for v in y[:n_cw].tolist()],
                     "predicted": [names[int(v)] for v in res.pred.tolist()],
                     "success": success,
                     "l2": l2,
-                    "linf": res.linf.cpu().numpy(),
-                    "confidence": res.confidence.cpu().numpy(),
+                    "linf": res.linf,
+                    "confidence": res.confidence,
                 }
             )
             tables["cw_curve"] = cw_budget_curve(l2, success)
@@ -446,22 +617,28 @@ class WhiteBox(Experiment):
                     "cw_success_rate": float(success.mean()),
                     "cw_mean_l2": float(l2[success].mean()) if won else float("nan"),
                     "cw_median_l2": float(np.median(l2[success])) if won else float("nan"),
-                    "cw_seconds": float(res.seconds),
+                    "cw_seconds": float(done.metrics["seconds"]),
                     "cw_n": n_cw,
                 }
             )
-            cidx = successes_first(res.success, GALLERY_SIZE)
+            cidx = torch.from_numpy(done.arrays["gallery"])
             artifacts["cw.clean"] = x[:n_cw][cidx].cpu().numpy().astype(np.float32)
-            artifacts["cw.adv"] = res.x_adv[cidx].cpu().numpy().astype(np.float32)
+            artifacts["cw.adv"] = done.arrays["adv"]
             tables["cw_gallery"] = pd.DataFrame(_gallery_rows(CW, 0.0, res, cidx, names, y[:n_cw]))
 
         if self.sanity:
-            checks = self._sanity(model, x, y, dataset, goal, sweep, eps_grid, parts["sanity"])
+            checks = self._sanity(
+                model, x, y, dataset, goal, sweep, eps_grid, parts["sanity"], plain["sanity"], cell
+            )
             tables["sanity"] = checks_table(checks)
             metrics["sanity_warnings"] = int(sum(c.status == "warn" for c in checks))
         return RunResult(metrics=metrics, tables=tables, artifacts=artifacts)
 
-    def _sanity(self, model, x, y, dataset, goal, sweep, eps_grid, progress) -> list:
+    def _sanity(
+        self, model, x, y, dataset, goal, sweep, eps_grid, progress, plain, cell
+    ) -> list[SanityCheck]:
+        # The checks on the sweep read numbers already there; the two that attack again
+        # are cells of their own (the unbounded attack does not depend on PGD's settings).
         checks: list[SanityCheck] = []
         swept = sweep[sweep["attack"] != WORST_CASE] if len(sweep) else sweep
         if len(swept):
@@ -469,12 +646,33 @@ class WhiteBox(Experiment):
             checks.append(check_iterative_beats_single_step(swept))
         n_check = min(200, int(y.shape[0]))
         xs, ys = x[:n_check], y[:n_check]
-        reach, converge = split(progress, {"sanity: unbounded attack": 3, "sanity: convergence": 7})
-        checks.append(
-            check_reaches_chance(
-                model, xs, ys, dataset.num_classes, norm=self.norm, goal=goal, progress=reach
+        shares = {"sanity: unbounded attack": 3, "sanity: convergence": 7}
+        reach, converge = split(progress, shares)
+        reach_msg, converge_msg = split(plain, list(shares.values()))
+
+        def reach_cell():
+            check = check_reaches_chance(
+                model,
+                xs,
+                ys,
+                dataset.num_classes,
+                norm=self.norm,
+                goal=goal,
+                steps=REACH_STEPS,
+                progress=reach,
             )
+            return {"check": dataclasses.asdict(check)}, {}
+
+        params = {"steps": REACH_STEPS, "norm": self.norm, "num_classes": dataset.num_classes}
+        done = cell(
+            "sanity.reaches_chance",
+            "Sanity check (unbounded attack)",
+            n_check,
+            params,
+            reach_cell,
+            reach_msg,
         )
+        checks.append(SanityCheck(**done.metrics["check"]))
         # Check convergence where it matters: the ε whose PGD accuracy is nearest 50 %.
         pgd_rows = swept[swept["attack"] == self.pgd.title] if len(swept) else swept
         if len(pgd_rows):
@@ -482,9 +680,21 @@ class WhiteBox(Experiment):
         else:
             eps = float(np.median(eps_grid))
         if eps > 0:
-            checks.append(
-                check_converged(
+
+            def converge_cell():
+                check = check_converged(
                     model, xs, ys, self.pgd, eps=eps, norm=self.norm, goal=goal, progress=converge
                 )
+                return {"check": dataclasses.asdict(check)}, {}
+
+            params = {"pgd": self.pgd.to_dict(), "eps": eps, "norm": self.norm}
+            done = cell(
+                "sanity.converged",
+                "Sanity check (PGD convergence)",
+                n_check,
+                params,
+                converge_cell,
+                converge_msg,
             )
+            checks.append(SanityCheck(**done.metrics["check"]))
         return checks

@@ -12,6 +12,11 @@
   with its error text; or ``cancelled``. Only ``done`` runs are served as results. A failed
   or cancelled re-computation (``force=True``) never replaces a good stored result.
 
+Parts of runs (:mod:`.cells`) are shared the same way: every job runs with the runner's
+cell cache as its :func:`~.cells.current_cells`, so an experiment built from cells reuses
+those stored by earlier runs (or computed by another job right now) and computes only the
+missing ones; a forced job computes every cell again.
+
 Cancelling is cooperative: :meth:`Job.cancel` only raises a flag. A job that has not
 started yet is cancelled at once and its function never runs; a running function stops
 the next time it calls ``ctx.progress(...)`` or ``ctx.check_cancelled()``, which raise
@@ -36,6 +41,7 @@ from typing import Any
 from ..errors import JobCancelled, RunError, ValidationError
 from ..paths import home
 from ..versions import library_versions
+from .cells import CellCache, using_cells
 from .spec import normalize_spec, spec_key
 from .store import ResultStore, RunRecord, RunResult
 
@@ -88,6 +94,10 @@ class Job:
         self._result: RunRecord | None = None
         self._future: Future[None] | None = None
         self._on_queued_cancel: Callable[[Job], None] | None = None
+        self._force = False  # submitted with force=True: its cells are computed again
+        self.estimate: float | None = None
+        """Seconds the run should take on this machine, when its experiment says
+        (:meth:`~robustcore.experiments.Experiment.estimate`); set by whoever submits."""
 
     @classmethod
     def _from_record(cls, record: RunRecord) -> Job:
@@ -342,6 +352,7 @@ class JobRunner:
         if int(max_workers) < 1:
             raise ValidationError(f"max_workers must be at least 1, got {max_workers}")
         self.store = store if store is not None else ResultStore()
+        self.cells = CellCache(self.store)
         self.max_workers = int(max_workers)
         self._executor = ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix="robustcore-job"
@@ -401,6 +412,7 @@ class JobRunner:
             if existing is not None and not existing.done:
                 return existing
             job = Job(key, plain)
+            job._force = bool(force)
             job._on_queued_cancel = self._cancelled_before_start
             self._inflight[key] = job
             try:
@@ -494,8 +506,10 @@ class JobRunner:
         ctx = JobContext(job)
         kind = job.spec.get("kind")
         begin = time.perf_counter()
+        cells = self.cells.forcing() if job._force else self.cells
         try:
-            result = fn(ctx)
+            with using_cells(cells):
+                result = fn(ctx)
             seconds = time.perf_counter() - begin
             if not isinstance(result, RunResult):
                 raise ValidationError(

@@ -7,6 +7,11 @@ The file (by default ``ROBUSTCORE_HOME/runs.sqlite``) has three tables:
 * ``tables``: the pandas DataFrames of a run, one row each.
 * ``artifacts``: the binary outputs of a run (numpy arrays, images, text), one row each.
 
+Beside them, ``cells`` holds the *parts* of runs (one attack's sweep, one sanity check)
+that experiments compute once and assemble runs from (:mod:`robustcore.runs.cells`): one
+row per cell key with its spec, metrics (JSON) and arrays (one ``.npz`` blob, read
+without pickle). Cells are not runs: ``get`` and ``list_runs`` never see them.
+
 A run is always written in a single transaction, so the store never holds half of a run:
 if anything fails while saving, nothing of that save is kept and an earlier version of the
 run (if any) stays as it was.
@@ -87,6 +92,16 @@ CREATE TABLE IF NOT EXISTS artifacts (
     data BLOB NOT NULL,
     PRIMARY KEY (key, name)
 );
+CREATE TABLE IF NOT EXISTS cells (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    created REAL NOT NULL,
+    seconds REAL NOT NULL,
+    versions_json TEXT NOT NULL,
+    metrics_json TEXT NOT NULL,
+    arrays BLOB NOT NULL
+);
 """
 
 ArtifactValue = bytes | str | np.ndarray
@@ -118,6 +133,20 @@ class RunResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
+
+
+@dataclass
+class CellRecord:
+    """One stored cell (a part of a run, see :mod:`robustcore.runs.cells`)."""
+
+    key: str
+    kind: str
+    spec: dict[str, Any]
+    created: float
+    seconds: float
+    versions: dict[str, str]
+    metrics: dict[str, Any]
+    arrays: dict[str, np.ndarray]
 
 
 @dataclass
@@ -602,6 +631,92 @@ class ResultStore:
             conn.execute("DELETE FROM tables WHERE key = ?", (key,))
             conn.execute("DELETE FROM artifacts WHERE key = ?", (key,))
         return gone > 0
+
+    # -- cells ---------------------------------------------------------------------
+
+    def save_cell(
+        self,
+        key: str,
+        spec: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+        *,
+        seconds: float,
+    ) -> None:
+        """Store one cell under ``key`` (replacing an earlier one), in one statement.
+
+        ``metrics`` must be plain JSON values; ``arrays`` numeric or boolean numpy arrays
+        (saved in one ``.npz`` blob without pickle).
+        """
+        spec_text = canonical_json(spec)
+        plain_spec = json.loads(spec_text)
+        metrics_text = _dumps(_plain_metric(dict(metrics), "cell metrics"))
+        buffer = io.BytesIO()
+        for name, value in arrays.items():
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                raise ValidationError(f"cell array {name!r} must be a numeric numpy array")
+        np.savez(buffer, **dict(arrays))
+        data = buffer.getvalue()
+        if len(data) > self.max_artifact_bytes:
+            raise ValidationError(
+                f"cell {key} is {len(data) / 1e6:.1f} MB; a cell may be at most "
+                f"{self.max_artifact_bytes / 1e6:.1f} MB"
+            )
+        with self._connection() as conn, self._transaction(conn, write=True):
+            conn.execute(
+                "INSERT OR REPLACE INTO cells (key, kind, spec_json, created, seconds,"
+                " versions_json, metrics_json, arrays) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    plain_spec["kind"],
+                    spec_text,
+                    time.time(),
+                    float(seconds),
+                    _dumps(library_versions()),
+                    metrics_text,
+                    sqlite3.Binary(data),
+                ),
+            )
+
+    def get_cell(self, key: str) -> CellRecord | None:
+        """The stored cell ``key`` with its arrays loaded, or None."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT key, kind, spec_json, created, seconds, versions_json, metrics_json,"
+                " arrays FROM cells WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        with np.load(io.BytesIO(bytes(row[7])), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        return CellRecord(
+            key=row[0],
+            kind=row[1],
+            spec=json.loads(row[2]),
+            created=row[3],
+            seconds=row[4],
+            versions=json.loads(row[5]),
+            metrics=json.loads(row[6]),
+            arrays=arrays,
+        )
+
+    def list_cells(self, kind: str | None = None) -> pd.DataFrame:
+        """The stored cells (``key``, ``kind``, ``created``, ``seconds``), newest first."""
+        where, params = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT key, kind, created, seconds FROM cells {where}"
+                " ORDER BY created DESC, rowid DESC",
+                params,
+            ).fetchall()
+        return pd.DataFrame(rows, columns=["key", "kind", "created", "seconds"])
+
+    def delete_cells(self, kind: str | None = None) -> int:
+        """Remove every cell (of ``kind``); the runs stay. Returns how many went."""
+        where, params = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
+        with self._connection() as conn, self._transaction(conn, write=True):
+            return conn.execute(f"DELETE FROM cells {where}", params).rowcount
 
     # -- reading -------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from ..models.training import ADVERSARIAL, METHOD_TITLES
 from ..viz import accuracy_vs_eps
 from ..viz.adversarial_training import robust_training_curves
 from ..viz.whitebox import success_vs_budget
-from . import experiment
+from . import experiment, notes
 from .downloads import download_json, download_table, download_zoo_weights
 from .forms import param_values
 from .sidebar import GENERAL_FIELDS, METHOD_NOTES, use_model
@@ -63,11 +63,11 @@ def form(ds: Dataset, target: Target) -> AdversarialTraining | None:
         )
         st.caption(
             "The defaults (FGSM-RS at ε = 0.1 for 5 epochs, then PGD-40 with 2 restarts at "
-            "five budgets on 100 images and C&W on 50, for both models) take about a minute "
-            "on two CPU cores for the default CNN: training for about twice as long as the "
-            "current model took (FGSM-RS with its per-epoch checks), then attacking both; a "
-            "progress bar shows where it is. PGD-AT and TRADES cost at most steps + 1 times a "
-            "standard epoch. A run done before is shown at once."
+            "five budgets on 100 images and C&W on 50, for both models) train for about twice "
+            "as long as the current model took (FGSM-RS with its per-epoch checks), then "
+            "attack both; PGD-AT and TRADES cost at most steps + 1 times a standard epoch. "
+            "Below the form, the page says how long the run should take on this machine, and "
+            "the progress bar counts down. A run done before is shown at once."
         )
         pressed = st.form_submit_button("Train and attack", type="primary")
     if not pressed:
@@ -110,6 +110,7 @@ def show_results(ds: Dataset, res: AdversarialTrainingResult) -> None:
         help=f"Wall time of training, with the per-epoch evaluation; the undefended model "
         f"took {res.train_seconds(u):.1f} s. Both are cached in the model zoo.",
     )
+    notes.accuracy_basis(res.n, ds)
     if res.watchdog:
         st.warning(f"**Watchdog** — {res.watchdog}")
     st.plotly_chart(robust_training_curves(res.history()), width="stretch", key="at_curves")

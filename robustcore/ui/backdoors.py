@@ -13,6 +13,7 @@ from ..experiments.base import Target
 from ..experiments.hidden_trigger import EPS_CHOICES, HiddenTriggerBackdoor, HiddenTriggerResult
 from ..viz import image_grid
 from ..viz.backdoors import attack_comparison_figure, backdoor_sweep_figure, hidden_trigger_figure
+from . import notes
 from .downloads import download_table
 from .forms import param_values
 from .triggers import (
@@ -139,6 +140,7 @@ def show_backdoor(res: BackdoorsResult, ds: Dataset) -> None:
         help="Triggered test inputs (not of the target class) classified as the attacker's label.",
     )
     cols[3].metric("Poisoned training points", f"{res.n_poison:,}")
+    notes.accuracy_basis(ds.n_test, ds)
     table = res.sweep()
     st.plotly_chart(
         backdoor_sweep_figure(
@@ -186,6 +188,7 @@ def show_hidden(res: HiddenTriggerResult, ds: Dataset) -> None:
         help="head: frozen clean features, new last layer (the paper's setting); full: "
         "the whole network trained from scratch on the poisoned data.",
     )
+    notes.accuracy_basis(ds.n_test, ds)
     table = res.sweep()
     st.plotly_chart(hidden_trigger_figure(table), width="stretch", key="ht_chart")
     st.markdown(

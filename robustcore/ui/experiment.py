@@ -26,6 +26,7 @@ import streamlit as st
 from ..data import Dataset
 from ..errors import RobustcoreError
 from ..experiments.base import Experiment, Target
+from ..experiments.estimate import format_seconds
 from ..runs import get_runner, spec_key
 from . import jobs
 from .forms import param_values
@@ -89,6 +90,27 @@ def start(slot: str, exp: Experiment, dataset: Dataset, *, force: bool = False) 
     return True
 
 
+def estimate_note(exp: Experiment, dataset: Dataset, *, what: str = "This run") -> None:
+    """A caption with how long ``exp`` should take on this machine, from measured prices
+    (nothing when the experiment gives no estimate)."""
+    seconds = jobs.estimated_seconds(exp, dataset)
+    if seconds is None:
+        return
+    others, factor = jobs.busy_factor()
+    text = (
+        f"Time: {what.lower()}, this run should take about {format_seconds(seconds)} on this machine "
+        "(its forward passes, gradients and training steps, priced by timing this model "
+        "here)."
+    )
+    if others:
+        jobs_now = "job is" if others == 1 else "jobs are"
+        text += (
+            f" {others} other {jobs_now} computing now, sharing the processor: expect about "
+            f"{format_seconds(seconds * factor)}."
+        )
+    st.caption(text)
+
+
 def _same_inputs(record: Any, dataset: Dataset, target: Target | None) -> bool:
     spec = record.spec
     if spec.get("fingerprint") != dataset.fingerprint():
@@ -120,6 +142,8 @@ def show(
             record = None
         if record is not None and record.status == "done":
             jobs.start_experiment(slot, default.on(target), dataset)
+        else:
+            estimate_note(default.on(target), dataset, what="With the default settings")
     record = jobs.show(slot)
     if record is None:
         return None

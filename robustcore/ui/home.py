@@ -7,6 +7,7 @@ import streamlit as st
 from ..data import Dataset
 from ..experiments.train import TrainResult
 from ..viz import confusion_matrix_figure, image_grid, training_curves
+from . import notes
 from .downloads import download_json, download_table, download_zoo_weights
 from .state import ModelRef
 
@@ -54,6 +55,7 @@ def _metrics_row(result: TrainResult, ds: Dataset) -> None:
         )
     else:
         cols[2].metric("Test examples", f"{result.n_test:,}")
+    notes.accuracy_basis(result.n_test, ds)
 
 
 def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:

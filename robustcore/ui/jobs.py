@@ -9,22 +9,53 @@ second until the job is finished, then reruns the whole page to draw the result
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
-from ..runs import Job, JobContext, RunRecord, RunResult, get_runner
+from ..experiments.estimate import format_seconds
+from ..runs import Job, JobContext, RunRecord, RunResult, get_runner, spec_key
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "rc_job."
 
 
 def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
-    """Submit an Experiment on ``dataset`` (served from the store when it ran before)."""
-    job = get_runner().submit(experiment, dataset, force=force)
+    """Submit an Experiment on ``dataset`` (served from the store when it ran before).
+
+    A job that will compute gets the experiment's time estimate on this machine, which
+    its progress line counts down from."""
+    runner = get_runner()
+    # Priced before the job starts, so that the timing does not compete with it.
+    key = spec_key(experiment.spec(dataset))
+    will_run = force or (runner.get(key) is None and runner.store.get(key) is None)
+    seconds = estimated_seconds(experiment, dataset) if will_run else None
+    job = runner.submit(experiment, dataset, force=force)
+    if not job.done and job.estimate is None:
+        job.estimate = seconds
     st.session_state[_PREFIX + slot] = job
     return job
+
+
+def estimated_seconds(experiment: Any, dataset: Any) -> float | None:
+    """The experiment's estimate here, or ``None`` (it gives none, or pricing failed)."""
+    try:
+        est = experiment.estimate(dataset)
+    except Exception:  # an estimate must never stop a run
+        logger.warning("time estimate failed for %s", type(experiment).__name__, exc_info=True)
+        return None
+    return None if est is None else float(est.seconds)
+
+
+def busy_factor(exclude: Job | None = None) -> tuple[int, float]:
+    """Other jobs computing now and how much longer that makes a run: the workers share
+    the machine's cores, so with k others running each gets about 1 / (k + 1) of it."""
+    others = [j for j in get_runner().jobs() if j is not exclude and j.state == "running"]
+    return len(others), float(len(others) + 1)
 
 
 def start(
@@ -44,10 +75,30 @@ def forget(slot: str) -> None:
     st.session_state.pop(_PREFIX + slot, None)
 
 
+def remaining_seconds(progress: float, elapsed: float, estimate: float | None) -> float | None:
+    """Seconds left: the estimate's remainder at first, the pace of the progress bar as it
+    advances (weighted by how far it is: at 30 % done, 30 % pace and 70 % estimate)."""
+    pace = elapsed * (1 - progress) / progress if progress >= 0.02 and elapsed >= 1 else None
+    if estimate is None:
+        return pace
+    left = max(estimate - elapsed, 0.0)
+    if pace is None:
+        return left
+    return progress * pace + (1 - progress) * left
+
+
 def _progress_line(job: Job) -> str:
     elapsed = time.time() - job.started if job.started else 0.0
     msg = job.message or job.state
-    return f"{msg} · {job.progress:.0%} · {elapsed:.0f} s"
+    line = f"{msg} · {job.progress:.0%} · {elapsed:.0f} s"
+    if job.state == "queued":
+        return line
+    left = remaining_seconds(job.progress, elapsed, job.estimate)
+    if left is not None:
+        line += f" · about {format_seconds(left)} left"
+        if job.estimate is not None:
+            line += f" (estimated {format_seconds(job.estimate)} in all)"
+    return line
 
 
 @st.fragment(run_every=1.0)

@@ -16,6 +16,7 @@ from ..experiments.label_flipping import (
 )
 from ..viz import confusion_matrix_figure
 from ..viz.label_flipping import label_flip_figure
+from . import notes
 from .forms import param_values
 from .triggers import checked, class_select, downloads, percent_table, values_select
 
@@ -76,6 +77,7 @@ def show_label_flip(res: LabelFlippingResult, ds: Dataset) -> None:
         delta=f"{res.accuracy_highest - res.accuracy_lowest:+.1%}",
     )
     cols[2].metric("Models", f"{res.n_models}", help="One per flip rate (0 % is the clean model).")
+    notes.accuracy_basis(ds.n_test, ds)
     names = [str(c) for c in ds.class_names]
     targeted = res.mode == "targeted"
     highlight = [names[res.source_class], names[res.target_class]] if targeted else names

@@ -18,7 +18,7 @@ from ..experiments.model_extraction import (
     sources_for,
 )
 from ..viz.model_extraction import SOURCE_TITLES, extraction_curves
-from . import experiment
+from . import experiment, notes
 from .downloads import download_json, download_table
 from .forms import param_values
 
@@ -77,6 +77,7 @@ def show_results(ds: Dataset, result: ModelExtractionResult) -> None:
     cols[3].metric(
         "Stolen models", f"{result.n_students}", help=f"Computed in {result.seconds:.1f} s."
     )
+    notes.accuracy_basis(ds.n_test, ds)
     for src, skipped in result.skipped_budgets().items():
         st.warning(
             f"Budgets {', '.join(f'{b:,}' for b in skipped)} skipped for {SOURCE_TITLES[src]}: "

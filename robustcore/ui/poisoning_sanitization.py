@@ -17,6 +17,7 @@ from ..experiments.poisoning_sanitization import (
     SanitizationResult,
 )
 from ..viz.poisoning_sanitization import activation_projection_figure, before_after_figure
+from . import notes
 from .forms import param_values
 from .triggers import checked, class_select, downloads, percent_table, trigger_form
 
@@ -98,6 +99,7 @@ def show_sanitize(res: SanitizationResult, ds: Dataset) -> None:
         f"Removed {res.n_flagged:,} of {res.n_flagged + res.n_train_after:,} training points; "
         f"{res.true_positives:,} of the {res.n_poison:,} poisons."
     )
+    notes.accuracy_basis(ds.n_test, ds)
     _marginal_notes(res.marginal_decisions(), ds)
     summary = res.summary_table()
     st.plotly_chart(before_after_figure(summary), width="stretch", key="san_bars")

@@ -8,9 +8,10 @@ from ..data import Dataset
 from ..experiments import Target
 from ..experiments.scorecard import THRESHOLDS, Scorecard, ScorecardResult
 from ..viz.scorecard import VERDICT_COLORS, scorecard_figure
-from . import experiment, jobs
+from . import experiment, jobs, notes
 from .downloads import download_run, download_table
 from .forms import param_values
+from .sanity import flagged
 
 SLOT = "home.scorecard"
 
@@ -42,8 +43,8 @@ def scorecard_section(ds: Dataset, target: Target) -> None:
     if res is None:
         if jobs.current(SLOT) is None:
             st.info(
-                "Press **Run scorecard** (about 15 s for the default CNN on two CPU cores); a "
-                "scorecard run before is shown at once from the result store."
+                "Press **Run scorecard** (the estimate above is for this machine); a scorecard "
+                "run before is shown at once from the result store."
             )
         return
     table = res.table()
@@ -52,11 +53,16 @@ def scorecard_section(ds: Dataset, target: Target) -> None:
     cols[1].metric(
         "PGD, large ε",
         f"{res.pgd_large_accuracy:.1%}",
-        delta=f"{res.pgd_large_accuracy - res.clean_accuracy:+.1%}",
-        delta_color="inverse",
+        **flagged(
+            res.failed_checks(),
+            f"{res.pgd_large_accuracy - res.clean_accuracy:+.1%}",
+            delta_color="inverse",
+            where="its row in the table below",
+        ),
     )
     cols[2].metric("SimBA success", f"{res.simba_success:.0%}")
     cols[3].metric("Membership AUC", f"{res.membership_auc:.3f}")
+    notes.accuracy_basis(res.n, ds)
     st.plotly_chart(
         scorecard_figure(table, chance=res.chance), width="stretch", key="home_scorecard_fig"
     )

@@ -10,6 +10,7 @@ import streamlit as st
 from ..data import DEFAULT_DATASET, Dataset, list_datasets, load_npz
 from ..errors import RobustcoreError
 from ..experiments import Target
+from ..experiments.estimate import format_seconds, in_zoo
 from ..experiments.train import Train
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
 from ..models.onnx_upload import load_onnx
@@ -198,8 +199,25 @@ def _train_controls(ds: Dataset) -> None:
         return
     _keep("recipe", recipe.to_dict())
     _keep("method", recipe.method)
+    _training_estimate(ds, arch, recipe)
     if st.button("Train / load model", type="primary", key="rc_train", width="stretch"):
         start_model(ds, arch, recipe)
+
+
+def _training_estimate(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
+    """Whether the zoo has this model, else how long training it should take here."""
+    try:
+        if in_zoo(arch, ds, recipe):
+            st.caption("Time: in the model zoo, loads at once.")
+            return
+    except RobustcoreError:
+        return
+    seconds = jobs.estimated_seconds(Train().on(Target.zoo(arch, recipe)), ds)
+    if seconds is not None:
+        st.caption(
+            f"Time: training should take about {format_seconds(seconds)} on this machine "
+            f"({recipe.epochs} epochs, priced by timing this architecture here)."
+        )
 
 
 def start_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:

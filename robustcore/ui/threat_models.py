@@ -9,12 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from ..data import Dataset
+from ..evaluation.sanity import SanityCheck
 from ..experiments import Target
 from ..experiments.threat_models import ThreatModels, ThreatModelsResult
 from ..viz.threat_models import threat_figure, threat_gallery
 from . import experiment
 from .downloads import download_json, download_table
 from .forms import param_values
+from .sanity import flagged
 
 SLOT = "tm.run"
 MAIN = ("eps", "n", "query_budget", "label_budget")
@@ -134,6 +136,20 @@ def explanations(res: ThreatModelsResult) -> list[tuple[str, str]]:
     return out
 
 
+def _whitebox_beaten(res: ThreatModelsResult) -> list[SanityCheck]:
+    """Carlini et al.'s check of this page, when it failed: an attacker who knows less
+    fooled more images than white-box PGD within the same ε."""
+    if res.whitebox_beats_all:
+        return []
+    return [
+        SanityCheck(
+            "White-box at least as strong as every attacker who knows less",
+            "warn",
+            f"{', '.join(res.beats_whitebox)} beat white-box PGD within the same ε.",
+        )
+    ]
+
+
 def results(ds: Dataset, res: ThreatModelsResult) -> None:
     """Metrics, the knowledge/cost chart, the verdict, explanations, table, gallery and
     downloads."""
@@ -143,7 +159,13 @@ def results(ds: Dataset, res: ThreatModelsResult) -> None:
     for col, (threat, title) in zip([cols[1], cols[2], cols[4]], labels.items(), strict=True):
         r = res.row(threat)
         if r is not None:
-            col.metric(f"{title} success", f"{r['success_rate']:.0%}", help=r["attack"])
+            failed = _whitebox_beaten(res) if threat == "white-box" else []
+            col.metric(
+                f"{title} success",
+                f"{r['success_rate']:.0%}",
+                delta_arrow="off",
+                **flagged(failed, "", r["attack"], where="the warning below the chart"),
+            )
     top = res.best_black_box()
     if top is not None:
         cols[3].metric(
@@ -151,6 +173,10 @@ def results(ds: Dataset, res: ThreatModelsResult) -> None:
             f"{top['success_within_eps']:.0%}",
             help=f"{top['attack']}; {top['success_rate']:.0%} with any perturbation size.",
         )
+    st.caption(
+        f"Clean accuracy on all {ds.n_test:,} test images (as on Home); success rates on the "
+        f"{res.n:,} correctly classified test images every attacker tries."
+    )
     table = res.threats()
     st.plotly_chart(threat_figure(table, eps=res.eps), width="stretch", key="tm_chart")
     if res.whitebox_beats_all:

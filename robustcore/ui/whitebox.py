@@ -13,9 +13,10 @@ from ..models import compatible_architectures
 from ..viz import accuracy_vs_eps
 from ..viz.figures import adversarial_gallery
 from ..viz.whitebox import norm_histogram, success_vs_budget
-from . import experiment, jobs
+from . import experiment, jobs, notes
 from .downloads import download_json, download_table
 from .forms import param_values
+from .sanity import flagged, show_checks
 
 SAME_MODEL = "the same model"
 UNDEFENDED = "undefended"
@@ -185,17 +186,26 @@ def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> N
             cols[i + 1].metric(
                 f"{name} accuracy at ε={res.eps_max:g}",
                 f"{at_max[name]:.1%}",
-                delta=f"{at_max[name] - res.clean_accuracy:+.1%}",
-                delta_color="inverse",
+                **flagged(
+                    res.failed_checks(name),
+                    f"{at_max[name] - res.clean_accuracy:+.1%}",
+                    delta_color="inverse",
+                ),
             )
     cw = res.cw_summary()
     if cw:
         cols[4].metric(
             "C&W success",
             f"{cw['success_rate']:.0%}",
-            help=f"Median L2 of successful perturbations: {cw['median_l2']:.2f}; mean "
-            f"{cw['mean_l2']:.2f} (on {cw['n']} inputs).",
+            delta_arrow="off",
+            **flagged(
+                res.failed_checks(CW),
+                "",
+                f"Median L2 of successful perturbations: {cw['median_l2']:.2f}; mean "
+                f"{cw['mean_l2']:.2f} (on {cw['n']} inputs).",
+            ),
         )
+    notes.accuracy_basis(res.n, ds)
     if res_b is not None:
         at_max_b = res_b.accuracy_at_max()
         cols_b = st.columns(5)
@@ -207,9 +217,12 @@ def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> N
                 cols_b[i + 1].metric(
                     f"{name} at ε={res_b.eps_max:g}{WHAT_IF}",
                     f"{at_max_b[name]:.1%}",
-                    delta=f"{at_max_b[name] - at_max[name]:+.1%} vs the first",
-                    delta_color="off",
-                    help=f"{name} accuracy at ε={res_b.eps_max:g} in the what-if ({change}).",
+                    **flagged(
+                        res_b.failed_checks(name),
+                        f"{at_max_b[name] - at_max[name]:+.1%} vs the first",
+                        f"{name} accuracy at ε={res_b.eps_max:g} in the what-if ({change}).",
+                        delta_color="off",
+                    ),
                 )
     sweep_curves = _curves(runs)
     if sweep_curves:
@@ -285,9 +298,7 @@ def _sanity(res: WhiteBoxResult, suffix: str) -> None:
         st.info("Sanity checks were switched off for this run.")
         return
     st.markdown(f"**Checks after Carlini et al. (2019){suffix}**")
-    for c in checks:
-        show = {"warn": st.warning, "pass": st.success}.get(c.status, st.info)
-        show(f"**{c.name}** — {c.message}")
+    show_checks(checks)
 
 
 def _downloads(runs: list[tuple[str, WhiteBoxResult]]) -> None:

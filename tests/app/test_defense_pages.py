@@ -97,6 +97,9 @@ def test_distillation_page_shows_masking_and_the_adaptive_attack():
     run_until(at, lambda a: any("Adaptive PGD" in m.label for m in a.metric), timeout=400)
     assert len(at.get("plotly_chart")) == 2
     assert any("gradient masking" in e.value for e in at.error)  # the verdict
+    # ... and the naive headline number says so next to it, naming the failed check.
+    card = next(m for m in at.metric if m.label == "Naive PGD success at T=100")
+    assert "⚠" in card.delta and "T=100" in card.help and "sanity checks below" in card.help
     table = at.dataframe[0].value
     naive = table[table["attack"].str.contains("naive")].set_index("temperature")["success_rate"]
     adaptive = table[table["attack"].str.contains("adaptive")].set_index("temperature")

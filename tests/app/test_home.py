@@ -25,8 +25,12 @@ def test_home_trains_the_default_model_and_shows_results():
     at = new_app().run()
     assert not at.exception
     assert any("Get started" in i.value for i in at.info)
+    # Before training: how long it should take here, from this machine's measured prices.
+    captions = [c.value for c in at.sidebar.caption]
+    assert any(c.startswith("Time: training should take about") for c in captions), captions
     at.sidebar.button(key="rc_train").click()
     run_until(at, has_metric("Clean test accuracy"))
+    assert any("Time: in the model zoo, loads at once" in c.value for c in at.sidebar.caption)
     acc = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
     # Training seeds 0-4 (bench/threshold_spread.py): 0.956-0.965.
     assert acc > 0.9

@@ -32,6 +32,11 @@ def test_inversion_page_shows_reconstructions_next_to_class_means():
     assert not at.exception
     assert at.title[0].value == "Model inversion"
     assert any("Run model inversion" in i.value for i in at.info)
+    # Before the run: its time on this machine, from measured prices.
+    assert any(
+        c.value.startswith("Time: with the default settings, this run should take about")
+        for c in at.caption
+    ), [c.value for c in at.caption]
     at.button(key="FormSubmitter:inv_form-Run model inversion").click()
     run_until(at, lambda a: any(m.label == "Classes identified" for m in a.metric), timeout=180)
     assert len(at.get("plotly_chart")) == 2  # reconstruction grid and descent curve
@@ -49,6 +54,7 @@ def test_inversion_page_shows_reconstructions_next_to_class_means():
     fresh.switch_page("pages/model_inversion.py").run()
     assert any(m.label == "Classes identified" for m in fresh.metric)
     assert not any("Run model inversion" in i.value for i in fresh.info)
+    assert not any(c.value.startswith("Time: with the default") for c in fresh.caption)
     assert _metric(fresh, "Classes identified") == _metric(at, "Classes identified")
 
 

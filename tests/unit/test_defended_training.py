@@ -215,3 +215,16 @@ def test_every_experiment_takes_a_defended_target(mnist5k):
         assert spec["target"]["recipe"]["trades_beta"] == 3.0, name
         assert spec != cls.for_dataset(mnist5k).on(plain).spec(mnist5k), name
     assert target.defended and not plain.defended and target.undefended() == plain
+
+
+def test_attacking_through_logits_divided_by_t_leaves_the_shared_model_in_eval_mode():
+    from robustcore.attacks.evasion import PGD
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.BatchNorm1d(10)).eval()
+    wrapped = LogitsDividedBy(model, 10)
+    assert not wrapped.training
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    PGD(steps=2).run(wrapped, x, y, eps=0.1)
+    # An attack restores the mode it found; the zoo's student must stay in eval mode (with
+    # batch norm, train mode would change its running statistics).
+    assert not model.training and not model[2].training

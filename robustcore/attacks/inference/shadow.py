@@ -31,6 +31,8 @@ from ...models.zoo import train_entry
 from ...progress import ProgressFn, split
 
 SHOKRI_MODES: tuple[str, ...] = ("per_class", "global")
+SHADOW_EXTRA: dict[str, str] = {"role": "membership shadow"}
+"""The zoo ``extra`` of every shadow model (its data differ from the target's anyway)."""
 _TINY = 1e-45
 _MAX_ATTACK_ROWS = 40_000
 
@@ -46,6 +48,27 @@ def shadow_keep(pool_size: int, shadow_models: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(int(seed))
     order = torch.rand(shadow_models, pool_size, generator=gen).argsort(dim=0)
     return order < shadow_models // 2
+
+
+def shadow_dataset(
+    dataset: Dataset, pool_x: torch.Tensor, pool_y: torch.Tensor, keep_row: torch.Tensor
+) -> Dataset:
+    """The training set of one shadow model: the pool examples of its row of
+    :func:`shadow_keep` (the test split stays the dataset's, for the zoo's logging)."""
+    idx = torch.nonzero(keep_row).flatten()
+    return dataclasses.replace(
+        dataset,
+        name=f"{dataset.name}:shadow",
+        x_train=pool_x[idx],
+        y_train=pool_y[idx],
+        description=f"shadow training set ({idx.numel()} pool examples)",
+        _fingerprint=None,
+    )
+
+
+def shadow_recipe(recipe: TrainRecipe) -> TrainRecipe:
+    """A shadow model's recipe: the target's, on the whole of its half of the pool."""
+    return recipe.replace(train_size=0)
 
 
 @dataclass
@@ -120,23 +143,15 @@ def train_shadows(
     ]
     parts = split(progress, dict.fromkeys(labels, 1.0))
     for k in range(shadow_models):
-        idx = torch.nonzero(keep[k]).flatten()
-        shadow_ds = dataclasses.replace(
-            dataset,
-            name=f"{dataset.name}:shadow",
-            x_train=pool_x[idx],
-            y_train=pool_y[idx],
-            description=f"shadow training set ({idx.numel()} pool examples)",
-            _fingerprint=None,
-        )
+        shadow_ds = shadow_dataset(dataset, pool_x, pool_y, keep[k])
         per_member, member_keys = [], []
         for m, (arch, recipe) in enumerate(plan):
             part = parts[k * len(plan) + m]
             entry = train_entry(
                 arch,
                 shadow_ds,
-                recipe.replace(train_size=0),
-                extra={"role": "membership shadow"},
+                shadow_recipe(recipe),
+                extra=SHADOW_EXTRA,
                 progress=part,
             )
             trained += int(not entry.from_cache)

@@ -127,6 +127,9 @@ class LogitsDividedBy(nn.Module):
             raise ValueError(f"The temperature must be positive, got {temperature}.")
         self.model = model
         self.temperature = float(temperature)
+        # In the wrapped model's mode: attacks restore the mode they found, and a wrapper
+        # left in train mode would switch the shared (zoo) model to train mode with it.
+        self.training = model.training
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x) / self.temperature
