@@ -58,6 +58,19 @@ def navigation() -> st.navigation:
     return st.navigation(sections, expanded=True)  # every page listed, no "View more"
 
 
+# Metric labels and deltas wrap onto a second line instead of ending in "…": at 1,000 px
+# a row of four or five metrics leaves too little width for "PGD accuracy at ε=0.3".
+_WRAP_METRICS = """<style>
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *,
+[data-testid="stMetricDelta"], [data-testid="stMetricDelta"] * {
+  white-space: normal !important;
+  overflow: visible !important;
+  text-overflow: clip !important;
+  height: auto !important;
+}
+</style>"""
+
+
 def page_setup(title: str, intro: str) -> None:
     """The common top of every page: the shared sidebar, the title and a short explanation.
 
@@ -65,6 +78,7 @@ def page_setup(title: str, intro: str) -> None:
     sidebar's widgets belong to the page run; that keeps them working under Streamlit's
     AppTest as well as in the browser.
     """
+    st.html(_WRAP_METRICS)
     model_sidebar()
     st.title(title)
     st.markdown(intro)

@@ -18,6 +18,7 @@ from ..errors import RobustcoreError, ValidationError
 from ..experiments.base import Experiment, ExperimentResult, Target
 from ..models import ARCHITECTURES, compatible_architectures
 from ..viz import image_grid
+from ..viz.figures import NARROW_PX
 from . import experiment
 from .downloads import download_json, download_table
 from .forms import param_form
@@ -134,7 +135,8 @@ def trigger_designer(
                 "with trigger" for _ in pick
             ]
             st.plotly_chart(
-                image_grid(imgs, titles, ncols=len(pick)),
+                # In the right two thirds of the row: captions wrapped for that width.
+                image_grid(imgs, titles, ncols=len(pick), width=NARROW_PX * 2 / 3 - 20),
                 width="stretch",
                 key=f"{key}.preview",
             )

@@ -20,13 +20,17 @@ def success_vs_queries_figure(
     dash_by: str | None = None,
     dash: Mapping[str, str] | None = None,
     x_title: str = "queries per image (budget)",
+    widen_earlier: bool = False,
 ) -> go.Figure:
     """One step line per ``label`` of a table with ``budget`` and ``success_rate`` columns
     (:func:`robustcore.evaluation.success_vs_queries`), on a logarithmic query axis.
 
     Lines share a colour (and a legend group) when they share the value of ``color_by``
     (e.g. the attack); ``dash`` maps the value of ``dash_by`` (default: the label) to a
-    Plotly dash style (e.g. ``"dash"`` for the defended variant of the same attack).
+    Plotly dash style (e.g. ``"dash"`` for the defended variant of the same attack). With
+    ``widen_earlier`` the lines of earlier colour groups are drawn wider (2 px for the
+    last group, 1.5 px more for each one before), so that lines which coincide all stay
+    visible, as in :func:`~robustcore.viz.figures.accuracy_vs_eps`.
     """
     fig = go.Figure()
     groups = list(dict.fromkeys(curves[color_by].astype(str)))
@@ -35,6 +39,8 @@ def success_vs_queries_figure(
         first = grp.iloc[0]
         group = str(first[color_by])
         style = (dash or {}).get(str(first[dash_by or "label"]), "solid")
+        rank = len(groups) - 1 - groups.index(group)
+        width = 2 + 1.5 * rank if widen_earlier else 2
         fig.add_trace(
             go.Scatter(
                 x=grp["budget"].clip(lower=1),
@@ -46,6 +52,7 @@ def success_vs_queries_figure(
                     "color": PALETTE[groups.index(group) % len(PALETTE)],
                     "shape": "hv",
                     "dash": style,
+                    "width": width,
                 },
                 hovertemplate="≤ %{x:,} queries: %{y:.1%} fooled<extra>" + str(label) + "</extra>",
             )

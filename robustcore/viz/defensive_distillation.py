@@ -26,26 +26,40 @@ def success_vs_temperature(
     success: pd.DataFrame, *, undefended: float | None = None, eps: float | None = None
 ) -> go.Figure:
     """One line per attack: success rate against the distillation temperature (log axis);
-    the undefended model's naive success as a dashed reference line."""
+    the undefended model's naive success as a dashed reference line (under the lines).
+
+    Attacks whose success is the same at every temperature (several at 100 %, typically)
+    are one line whose legend entry names them all and says so: stacked, the lowest of
+    them could not be seen."""
     fig = go.Figure()
     temps = sorted({float(t) for t in success["temperature"]})
-    for i, (attack, grp) in enumerate(success.groupby("attack", sort=False)):
+    series: dict[tuple, list[str]] = {}
+    frames: dict[tuple, pd.DataFrame] = {}
+    for attack, grp in success.groupby("attack", sort=False):
         grp = grp.sort_values("temperature")
+        key = tuple(
+            zip(grp["temperature"].astype(float), grp["success_rate"].round(9), strict=True)
+        )
+        series.setdefault(key, []).append(str(attack))
+        frames.setdefault(key, grp)
+    for i, (key, attacks) in enumerate(series.items()):
+        grp = frames[key]
+        attack = attacks[0] if len(attacks) == 1 else "identical: " + "<br>= ".join(attacks)
         fig.add_trace(
             go.Scatter(
                 x=grp["temperature"],
                 y=grp["success_rate"],
-                name=str(attack),
+                name=attack,
                 mode="lines+markers",
                 # Later lines are thinner with smaller markers, so that lines which
-                # coincide (several attacks at 100 %) all stay visible.
+                # coincide at some temperatures (at 100 %, say) all stay visible there.
                 line={
                     "color": PALETTE[i % len(PALETTE)],
                     "dash": DASHES[i % len(DASHES)],
                     "width": max(1.5, 7 - 1.8 * i),
                 },
                 marker={"size": max(5, 15 - 3 * i)},
-                hovertemplate="T=%{x:g}: %{y:.1%}<extra>" + str(attack) + "</extra>",
+                hovertemplate="T=%{x:g}: %{y:.1%}<extra>" + " = ".join(attacks) + "</extra>",
             )
         )
     if undefended is not None:
@@ -53,6 +67,7 @@ def success_vs_temperature(
             y=undefended,
             line_dash="dash",
             line_color="gray",
+            layer="below",
             annotation_text=f"naive PGD on the undefended model ({undefended:.0%})",
             annotation_position="bottom right",
         )

@@ -6,6 +6,7 @@ Every function takes plain data (DataFrames, NumPy arrays or tensors) and return
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -14,6 +15,116 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+NARROW_PX = 540
+"""A full-width chart's width in a 1,000 px browser window with the sidebar open: the
+narrowest layout the pages are checked at (``bench/legibility.py``). Titles and captions are
+broken into lines that fit it; a chart in ``st.columns`` passes its own share of it."""
+
+TITLE_EM = 0.5
+"""Width of an average title character (16 px Source Sans, digits and capitals included) in
+font sizes; the measured mean is 0.46."""
+
+CAPTION_EM = 0.42
+"""The same for the 11 px captions of image grids (measured mean 0.40)."""
+
+CAPTION_PX = 11
+LINE_PX = 14
+"""Height of one caption line of an image grid, in px."""
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` broken with ``<br>`` at spaces so that no line is longer than ``width``
+    characters (a longer word stays whole, as do ``a = b`` and words joined by no-break
+    spaces, which come out as plain spaces; existing ``<br>`` are kept)."""
+    lines: list[str] = []
+    for part in text.split("<br>"):
+        words: list[str] = []
+        for word in part.split(" "):
+            if words and (word == "=" or words[-1].endswith("=")):
+                words[-1] += " " + word
+            else:
+                words.append(word)
+        line = ""
+        for word in words:
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return "<br>".join(lines).replace("\u00a0", " ")
+
+
+def wrap_caption(text: str, width: int) -> str:
+    """A caption in lines of at most ``width`` characters, broken first at its own
+    separators (``" · "`` is dropped at a break, ``"→"`` starts the next line), then at
+    spaces."""
+    if len(text) <= width:
+        return text
+    parts = [p for p in re.split(r" · | (?=→ )", text) if p]
+    lines: list[str] = []
+    for part in parts:
+        joiner = " " if part.startswith("→") else " · "
+        if lines and len(lines[-1]) + len(joiner) + len(part) <= width:
+            lines[-1] += joiner + part
+        else:
+            lines += wrap_text(part, width).split("<br>")
+    return "<br>".join(lines)
+
+
+def _grid_layout(
+    nrows: int,
+    caption_lines: int,
+    title: str,
+    width: float,
+    *,
+    image_px: int = 110,
+    right: int = 10,
+) -> dict:
+    """Spacing of an image grid whose subplot titles have ``caption_lines`` lines: every
+    row's captions get their own room above its images (the first row's in the top
+    margin, under the figure's title)."""
+    caption_px = LINE_PX * max(1, caption_lines) + 4
+    gap = caption_px + 6
+    plot_h = nrows * image_px + (nrows - 1) * gap
+    head = fit_title(title, width) if title else None
+    top = title_top(head, above=caption_px + 2)
+    return {
+        "vertical_spacing": gap / plot_h if nrows > 1 else 0.0,
+        "height": plot_h + top + 10,
+        "margin": {"l": 10, "r": right, "t": top, "b": 10},
+        "title": head,
+    }
+
+
+def _captions(titles: Sequence[str], ncols: int, width_px: float) -> list[str]:
+    """Captions wrapped to the width of one of ``ncols`` columns of a ``width_px`` grid."""
+    column = width_px * (1 - 0.01 * (ncols - 1)) / ncols
+    chars = max(4, int(column / (CAPTION_EM * CAPTION_PX)))
+    return [wrap_caption(str(t), chars) for t in titles]
+
+
+def fit_title(text: str, width_px: float = NARROW_PX, *, size: int = 16) -> dict:
+    """A layout ``title`` whose text is broken into lines that fit ``width_px``; give the
+    figure :func:`title_top` as its top margin so that every line has room."""
+    chars = max(16, int(width_px / (TITLE_EM * size)))
+    return {"text": wrap_text(text, chars)}
+
+
+def title_top(title: dict | str | None, *, above: float = 0) -> int:
+    """The top margin that holds ``title`` where Plotly puts it by default (its first
+    baseline half-way down the top margin, further lines 22 px apart below) and ``above``
+    px more under it (subplot titles, a grid's first captions)."""
+    text = title.get("text", "") if isinstance(title, dict) else (title or "")
+    lines = _lines(text)
+    if not lines:
+        return int(max(20, above + 6))
+    return int(max(50, 44 * (lines - 1) + 24 + 2 * above))
+
+
+def _lines(text: str) -> int:
+    return text.count("<br>") + 1 if text else 0
 
 
 def _as_numpy(images) -> np.ndarray:
@@ -109,6 +220,7 @@ def image_grid(
     perturbations=None,
     amplify: float | None = None,
     title: str = "",
+    width: float = NARROW_PX,
 ) -> go.Figure:
     """A grid of images (N, C, H, W) in [0, 1], optionally with perturbation heat maps.
 
@@ -120,6 +232,9 @@ def image_grid(
             diverging heat map (summed over channels), amplified to fill the colour range.
         amplify: factor applied to the perturbation before drawing; ``None`` scales the
             largest absolute value in the batch to 1 so that tiny changes are visible.
+        width: the narrowest width the grid is drawn at, in px (:data:`NARROW_PX` for a
+            full-width chart): captions are wrapped to fit their column at it, and each
+            row gets room for its captions' lines.
     """
     imgs = _as_numpy(images)
     n = imgs.shape[0]
@@ -134,12 +249,14 @@ def image_grid(
         subtitles += row
         if blocks == 2:
             subtitles += ["perturbation" if r * ncols + c < n else "" for c in range(ncols)]
+    subtitles = _captions(subtitles, ncols, width)
+    layout = _grid_layout(nrows, max(map(_lines, subtitles), default=1), title, width)
     fig = make_subplots(
         rows=nrows,
         cols=ncols,
         subplot_titles=subtitles,
         horizontal_spacing=0.01,
-        vertical_spacing=0.06 / max(1, nrows / 2),
+        vertical_spacing=layout["vertical_spacing"],
     )
     pert = None
     scale = 1.0
@@ -155,11 +272,11 @@ def image_grid(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     for ann in fig.layout.annotations:
-        ann.font = {"size": 11}
+        ann.font = {"size": CAPTION_PX}
     fig.update_layout(
-        title=title or None,
-        height=max(160, 130 * nrows + 40),
-        margin={"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
+        title=layout["title"],
+        height=layout["height"],
+        margin=layout["margin"],
     )
     return fig
 
@@ -260,11 +377,13 @@ def adversarial_gallery(
     *,
     title: str = "",
     amplify: float | None = None,
+    width: float = NARROW_PX,
 ) -> go.Figure:
     """Three rows per input: the original (true label), the adversarial input (predicted
     label and confidence) and the perturbation as an amplified red/blue heat map.
 
     ``rows`` has one row per input with ``true``, ``predicted``, ``confidence``, ``success``.
+    Captions are wrapped to fit their column at ``width`` px, as in :func:`image_grid`.
     """
     x = _as_numpy(clean)
     adv = _as_numpy(adversarial)
@@ -279,12 +398,14 @@ def adversarial_gallery(
         for r in recs
     ]
     titles += [f"×{scale:.0f} · L2 {r['l2']:.2f}" if "l2" in r else "" for r in recs]
+    titles = _captions(titles, max(n, 1), width - 30)
+    layout = _grid_layout(3, max(map(_lines, titles), default=1), title, width, right=30)
     fig = make_subplots(
         rows=3,
         cols=max(n, 1),
         subplot_titles=titles,
         horizontal_spacing=0.01,
-        vertical_spacing=0.08,
+        vertical_spacing=layout["vertical_spacing"],
         row_titles=["original", "adversarial", "perturbation"],
     )
     for i in range(n):
@@ -294,10 +415,10 @@ def adversarial_gallery(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     for ann in fig.layout.annotations:
-        ann.font = {"size": 10}
+        ann.font = {"size": CAPTION_PX}
     fig.update_layout(
-        title=title or None,
-        height=480,
-        margin={"l": 10, "r": 30, "t": 60 if title else 30, "b": 10},
+        title=layout["title"],
+        height=layout["height"],
+        margin=layout["margin"],
     )
     return fig

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import PALETTE
+from .figures import PALETTE, fit_title, title_top
 
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid")
 
@@ -100,6 +100,10 @@ def score_histogram(
     size = (hi - lo) / bins if hi > lo else 1.0
     s = np.clip(s, lo, hi)  # the outer 1% on each side is drawn in the edge bins
     fig = go.Figure()
+    title = fit_title(
+        f"Scores of {name or column}: members\u00a0vs\u00a0non-members "
+        "(1st–99th percentile; the tails are gathered in the edge bins)"
+    )
     for i, (flag, label) in enumerate(((True, "members"), (False, "non-members"))):
         part = s[(scores["member"].to_numpy(dtype=bool) == flag) & finite]
         fig.add_trace(
@@ -113,56 +117,79 @@ def score_histogram(
         )
     fig.update_layout(
         barmode="overlay",
-        title=f"Scores of {name or column}: members vs non-members "
-        "(1st–99th percentile; the tails are gathered in the edge bins)",
+        title=title,
         xaxis_title="membership score (higher = more likely a member)",
         yaxis_title="candidates",
-        margin={"t": 50},
+        margin={"t": title_top(title)},
     )
     return fig
 
 
 def overfitting_figure(sweep: pd.DataFrame, *, knob_title: str) -> go.Figure:
-    """Membership advantage and AUC against an overfitting knob, with the train/test gap."""
+    """Membership advantage and the train/test gap (both differences of two rates, in
+    percent, left axis) and the loss attack's AUC on an axis of its own (right, from 0.5,
+    guessing), against an overfitting knob."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x = [f"{v:g}" for v in sweep["value"]]
-    for i, (col, label) in enumerate(
-        (("advantage", "membership advantage (loss attack)"), ("auc", "AUC (loss attack)"))
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=sweep[col],
-                name=label,
-                mode="lines+markers",
-                line={"color": PALETTE[i]},
-            ),
-            secondary_y=False,
-        )
     fig.add_trace(
         go.Bar(
             x=x,
             y=sweep["gap"],
-            name="gap: accuracy on members − on non-members",
+            name="gap: accuracy on members − on non-members (left)",
             marker_color="rgba(120,120,120,0.35)",
+            hovertemplate="%{x}: gap %{y:.1%}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=sweep["advantage"],
+            name="membership advantage, loss attack (left)",
+            mode="lines+markers",
+            line={"color": PALETTE[0]},
+            hovertemplate="%{x}: advantage %{y:.1%}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=sweep["auc"],
+            name="AUC, loss attack (right)",
+            mode="lines+markers",
+            line={"color": PALETTE[1], "dash": "dash"},
+            marker={"symbol": "diamond", "size": 9},
+            hovertemplate="%{x}: AUC %{y:.3f}<extra></extra>",
         ),
         secondary_y=True,
     )
+    title = fit_title(f"Overfitting knob: {knob_title}")
     fig.update_layout(
-        title=f"Overfitting knob: {knob_title}",
+        title=title,
         xaxis_title=knob_title,
-        margin={"t": 50},
-        legend={"orientation": "h", "y": -0.2},
+        margin={"t": title_top(title)},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
     )
     fig.update_xaxes(type="category")
-    gap = sweep["gap"].to_numpy(dtype=float)
-    top = max(0.05, float(np.nanmax(gap)) * 1.15) if gap.size else 1.0
-    bottom = min(0.0, float(np.nanmin(gap)) * 1.15) if gap.size else 0.0
-    fig.update_yaxes(title_text="advantage / AUC", range=[0, 1], secondary_y=False)
+    left = sweep[["advantage", "gap"]].to_numpy(dtype=float)
+    top = max(0.05, float(np.nanmax(left)) * 1.15) if left.size else 1.0
+    bottom = min(0.0, float(np.nanmin(left)) * 1.15) if left.size else 0.0
     fig.update_yaxes(
-        title_text="generalisation gap",
+        title_text="advantage, gap",
         tickformat=".0%",
         range=[bottom, top],
+        secondary_y=False,
+    )
+    auc = sweep["auc"].to_numpy(dtype=float)
+    low = min(0.5, float(np.nanmin(auc)) - 0.02) if np.isfinite(auc).any() else 0.5
+    fig.update_yaxes(
+        title_text="AUC",
+        title_font_color=PALETTE[1],
+        tickformat=".1f",
+        dtick=0.1,
+        tickmode="linear",
+        range=[low, 1.0],
         showgrid=False,
         secondary_y=True,
     )

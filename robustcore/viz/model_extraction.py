@@ -74,7 +74,18 @@ def extraction_curves(
     if chance is not None:
         for col in (1, 2):
             fig.add_hline(y=chance, line_dash="dash", line_color="gray", row=1, col=col)
-    fig.update_xaxes(type="log", title_text="queries (log scale)")
+    # Ticks at the budgets themselves: a log axis's own minor ticks ("9", "2", "5" around
+    # 100 and 1,000) crowd each other in a half-width panel.
+    budgets = sorted({int(b) for b in curve["budget"]})
+    if len(budgets) > 5:  # at most five, the first and the last among them
+        step = -(-len(budgets) // 5)
+        budgets = sorted({*budgets[::step], budgets[-1]})
+    fig.update_xaxes(
+        type="log",
+        title_text="queries (log scale)",
+        tickvals=budgets,
+        ticktext=[f"{b:,}" for b in budgets],
+    )
     fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
     fig.update_layout(title=title, legend={"orientation": "h", "y": -0.2}, height=460)
     return fig

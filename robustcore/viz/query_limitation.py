@@ -9,7 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .blackbox import success_vs_queries_figure
-from .figures import PALETTE
+from .figures import NARROW_PX, PALETTE, fit_title, title_top
+
+HALF_PX = NARROW_PX / 2 - 10
+"""The width of a chart in one of two ``st.columns`` at the narrowest layout."""
+HALF_TITLE = 14
+"""Font size of the titles of those half-width charts."""
 
 DEFENSE_DASH = {
     "no defense": "solid",
@@ -31,6 +36,9 @@ def budget_defense_figure(
     ``success_rate``): solid without the detector, dashed with it (a success counts only
     before the client is caught), dotted for blinded queries. Log query axis."""
     df = curves.assign(label=curves["attack"].astype(str) + " · " + curves["defense"].astype(str))
+    # The defended lines of different attacks often coincide (all caught before any
+    # success: 0 %, or the same few successes): earlier attacks' lines are drawn wider, so a
+    # coinciding later one leaves the earlier colour showing around it.
     return success_vs_queries_figure(
         df,
         title=title,
@@ -38,6 +46,7 @@ def budget_defense_figure(
         dash_by="defense",
         dash={**{d: "dashdot" for d in df["defense"].astype(str)}, **DEFENSE_DASH},
         x_title="query budget per image",
+        widen_earlier=True,
     )
 
 
@@ -48,7 +57,11 @@ def detection_delay_figure(
     title: str = "Detection delay: the query at which each attacker was caught",
 ) -> go.Figure:
     """A box (with every point) per attack of ``detected_at`` over the caught images, named
-    with how many were caught. ``k`` draws the earliest possible query (k + 1)."""
+    with how many were caught. ``k`` draws the earliest possible query (k + 1).
+
+    An attack whose caught images were all caught at the same query has no distribution
+    to draw (a box would be a flat strip): it is one marker with the number written by it.
+    """
     fig = go.Figure()
     attacks = list(dict.fromkeys(per_image["attack"]))
     color = _colors(attacks)
@@ -57,16 +70,34 @@ def detection_delay_figure(
         grp = per_image[per_image["attack"] == attack]
         caught = grp.loc[grp["detected_at"] > 0, "detected_at"].to_numpy(dtype=float)
         top = max(top, float(caught.max()) if caught.size else 1.0)
+        name = f"{attack}<br>{caught.size}/{len(grp)} caught"
+        hover = "caught at query %{y:,}<extra>" + str(attack) + "</extra>"
+        if caught.size and caught.min() == caught.max():
+            fig.add_trace(
+                go.Scatter(
+                    x=[name],
+                    y=[caught[0]],
+                    mode="markers+text",
+                    name=name,
+                    marker={"color": color[attack], "size": 12, "symbol": "diamond"},
+                    text=[f"all {caught.size} at<br>query {caught[0]:,.0f}"],
+                    textposition="top center",
+                    textfont={"color": color[attack]},
+                    cliponaxis=False,
+                    hovertemplate=hover,
+                )
+            )
+            continue
         fig.add_trace(
             go.Box(
                 y=caught,
-                name=f"{attack}<br>{caught.size}/{len(grp)} caught",
+                name=name,
                 boxpoints="all",
                 jitter=0.4,
                 pointpos=0,
                 marker={"color": color[attack], "size": 5, "opacity": 0.6},
                 line={"color": color[attack]},
-                hovertemplate="caught at query %{y:,}<extra>" + str(attack) + "</extra>",
+                hovertemplate=hover,
             )
         )
     if k is not None:
@@ -78,10 +109,14 @@ def detection_delay_figure(
             annotation_text=f"earliest possible: query k + 1 = {k + 1}",
             annotation_position="bottom left",
         )
+    head = fit_title(title, HALF_PX, size=HALF_TITLE)
+    head["font"] = {"size": HALF_TITLE}
     fig.update_layout(
-        title=title,
+        title=head,
+        margin={"t": title_top(head)},
         yaxis_title="query number when caught",
-        yaxis_range=[0, top * 1.15],
+        yaxis_range=[0, top * 1.2],
+        xaxis_type="category",
         showlegend=False,
     )
     return fig
@@ -118,8 +153,11 @@ def accounts_figure(
                 hovertemplate="%{y} accounts<extra>" + name + "</extra>",
             )
         )
+    head = fit_title(title, HALF_PX, size=HALF_TITLE)
+    head["font"] = {"size": HALF_TITLE}
     fig.update_layout(
-        title=title,
+        title=head,
+        margin={"t": title_top(head)},
         boxmode="group",
         yaxis_title="accounts per image",
         legend={"orientation": "h", "y": -0.15},

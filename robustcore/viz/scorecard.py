@@ -26,8 +26,13 @@ def scorecard_figure(table: pd.DataFrame, *, chance: float) -> go.Figure:
             hovertemplate="%{y}: %{x:.1%}<extra></extra>",
         )
     )
+    # The line's label above the plotting area: on the bars it would be grey on colour.
     fig.add_vline(
-        x=chance, line_dash="dot", line_color="grey", annotation_text=f"chance {chance:.0%}"
+        x=chance,
+        line_dash="dot",
+        line_color="grey",
+        annotation_text=f"chance {chance:.0%}",
+        annotation_position="top",
     )
     fig.update_layout(
         title="Accuracy of the current model under each condition",
@@ -35,7 +40,7 @@ def scorecard_figure(table: pd.DataFrame, *, chance: float) -> go.Figure:
         xaxis_tickformat=".0%",
         xaxis_range=[0, 1.1],
         yaxis_autorange="reversed",
-        height=120 + 45 * len(rows),
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=140 + 45 * len(rows),
+        margin={"l": 10, "r": 10, "t": 80, "b": 40},
     )
     return fig

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .figures import image_grid
+from .figures import fit_title, image_grid, title_top
 
 THREAT_COLORS = {
     "white-box": "#d62728",
@@ -28,10 +28,10 @@ SHORT_ATTACK = {"white-box": "PGD", "gray-box": "transfer", "label-only": "trans
 
 
 def _labels(table: pd.DataFrame) -> list[str]:
-    """Short two-line tick labels: the threat model, then the attack."""
+    """Short one-line category labels: the threat model and the attack."""
     out = []
     for t, a in zip(table["threat_model"], table["attack"], strict=True):
-        out.append(f"{t}<br>{SHORT_ATTACK.get(t, a)}")
+        out.append(f"{t} · {SHORT_ATTACK.get(t, a)}")
     return out
 
 
@@ -41,43 +41,48 @@ def threat_figure(
     eps: float | None = None,
     title: str = "Attack success against attacker knowledge and cost",
 ) -> go.Figure:
-    """Three panels over the attacks, from most to least attacker knowledge.
+    """Three panels side by side, one horizontal bar per attack (from most attacker
+    knowledge at the top to least), the attacks named once on the left.
 
     Left: success rate; the bar is the success *within the L∞ ε-ball* (comparable across
     threat models), a diamond marks the success with any perturbation size where it is
     higher (SimBA-DCT, ZOO). Middle: queries per image sent to the model (log scale; the
-    label-only attacker's training queries are spread over the images). Right: seconds,
-    the attack itself plus (lighter) the surrogate's training.
+    label-only attacker's training queries are spread over the images; gradient attacks
+    send none, which the bar's place says in words). Right: seconds, the attack itself plus
+    (lighter) the surrogate's training.
 
     Args:
         table: columns ``threat_model``, ``attack``, ``success_rate``,
             ``success_within_eps``, ``queries_per_image``, ``seconds``, ``setup_seconds``.
-        eps: the L∞ budget, for the legend.
+        eps: the L∞ budget, for the panel's title.
     """
     labels = _labels(table)
     colors = [THREAT_COLORS.get(t, "#7f7f7f") for t in table["threat_model"]]
     fig = make_subplots(
         rows=1,
         cols=3,
+        shared_yaxes=True,
         subplot_titles=(
-            "success rate" + ("" if eps is None else f" within L∞ ε = {eps:g}"),
-            "queries per image (log)",
-            "seconds (light: surrogate training)",
+            "success rate" + ("" if eps is None else f"<br>within L∞ ε = {eps:g}"),
+            "queries per image<br>(log scale)",
+            "seconds (light:<br>surrogate training)",
         ),
-        horizontal_spacing=0.07,
+        horizontal_spacing=0.04,
     )
     within = "within ε" if eps is None else f"within L∞ ε = {eps:g}"
     fig.add_trace(
         go.Bar(
-            x=labels,
-            y=table["success_within_eps"],
+            y=labels,
+            x=table["success_within_eps"],
+            orientation="h",
             marker_color=colors,
             name=f"success {within}",
             showlegend=False,
             customdata=table["attack"],
             text=[f"{v:.0%}" for v in table["success_within_eps"]],
             textposition="outside",
-            hovertemplate="%{customdata}<br>success " + within + ": %{y:.1%}<extra></extra>",
+            cliponaxis=False,
+            hovertemplate="%{customdata}<br>success " + within + ": %{x:.1%}<extra></extra>",
         ),
         row=1,
         col=1,
@@ -86,12 +91,12 @@ def threat_figure(
     if bool(larger.any()):
         fig.add_trace(
             go.Scatter(
-                x=[lab for lab, big in zip(labels, larger, strict=True) if big],
-                y=table.loc[larger, "success_rate"],
+                y=[lab for lab, big in zip(labels, larger, strict=True) if big],
+                x=table.loc[larger, "success_rate"],
                 mode="markers",
                 marker={"symbol": "diamond", "size": 12, "color": "black"},
                 name="success with any perturbation size (not bounded by ε)",
-                hovertemplate="%{x}<br>success, any size: %{y:.1%}<extra></extra>",
+                hovertemplate="%{y}<br>success, any size: %{x:.1%}<extra></extra>",
             ),
             row=1,
             col=1,
@@ -99,38 +104,40 @@ def threat_figure(
     q = table["queries_per_image"].astype(float)
     fig.add_trace(
         go.Bar(
-            x=labels,
-            y=q.where(q > 0, np.nan),
+            y=labels,
+            x=q.where(q > 0, np.nan),
+            orientation="h",
             marker_color=colors,
             name="queries per image",
             showlegend=False,
-            text=[f"{v:,.0f}" if v >= 1 else ("none" if v == 0 else f"{v:.2g}") for v in q],
+            text=[f"{v:,.0f}" if v >= 1 else (f"{v:.2g}" if v > 0 else "") for v in q],
             textposition="outside",
-            hovertemplate="%{x}<br>%{y:,.1f} queries per image<extra></extra>",
+            cliponaxis=False,
+            hovertemplate="%{y}<br>%{x:,.1f} queries per image<extra></extra>",
         ),
         row=1,
         col=2,
     )
-    if bool((q == 0).any()):
-        for lab in [lab for lab, v in zip(labels, q, strict=True) if v == 0]:
-            fig.add_annotation(
-                x=lab,
-                y=0,
-                yref="y2 domain",
-                xref="x2",
-                text="no queries<br>(gradients)",
-                showarrow=False,
-                yanchor="bottom",
-                font={"size": 10},
-            )
+    for lab in [lab for lab, v in zip(labels, q, strict=True) if v == 0]:
+        fig.add_annotation(
+            y=lab,
+            x=0,
+            xref="x2 domain",
+            yref="y2",
+            text="none (gradients)",
+            showarrow=False,
+            xanchor="left",
+            font={"size": 11},
+        )
     fig.add_trace(
         go.Bar(
-            x=labels,
-            y=table["seconds"],
+            y=labels,
+            x=table["seconds"],
+            orientation="h",
             marker_color=colors,
             name="attack",
             showlegend=False,
-            hovertemplate="%{x}<br>attack: %{y:.2f} s<extra></extra>",
+            hovertemplate="%{y}<br>attack: %{x:.2f} s<extra></extra>",
         ),
         row=1,
         col=3,
@@ -138,28 +145,35 @@ def threat_figure(
     if bool((table["setup_seconds"] > 0).any()):
         fig.add_trace(
             go.Bar(
-                x=labels,
-                y=table["setup_seconds"],
+                y=labels,
+                x=table["setup_seconds"],
+                orientation="h",
                 marker_color=colors,
                 marker_opacity=0.4,
                 name="surrogate training (paid once)",
                 showlegend=False,
-                hovertemplate="%{x}<br>surrogate training: %{y:.2f} s<extra></extra>",
+                hovertemplate="%{y}<br>surrogate training: %{x:.2f} s<extra></extra>",
             ),
             row=1,
             col=3,
         )
+    positive = q[q > 0]
+    lo = float(np.log10(positive.min())) if len(positive) else 0.0
+    hi = float(np.log10(positive.max())) if len(positive) else 1.0
+    for ann in fig.layout.annotations[:3]:  # the panels' titles, two lines each
+        ann.font = {"size": 13}
     fig.update_layout(
         barmode="stack",
-        title=title,
-        height=480,
-        legend={"orientation": "h", "y": -0.25},
-        margin={"b": 110},
+        title=fit_title(title),
+        height=title_top(fit_title(title), above=2 * 17) + 46 * len(labels) + 110,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        margin={"l": 10, "r": 20, "b": 40, "t": title_top(fit_title(title), above=2 * 17)},
     )
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.12], row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_yaxes(title_text="s", row=1, col=3)
-    fig.update_xaxes(tickangle=0, tickfont={"size": 10})
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.25], row=1, col=1)
+    # Room for the bars' numbers at the right end of the log axis.
+    fig.update_xaxes(type="log", dtick=1, range=[min(lo, 0.0) - 0.1, hi + 0.6], row=1, col=2)
+    fig.update_xaxes(title_text="s", ticksuffix="", row=1, col=3)
     return fig
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from helpers.e2e import metric_value, open_page, train_default_model
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,8 @@ def test_blackbox_run_draws_success_against_queries(streamlit_server: str, page:
     print(f"black-box run to chart: {time.monotonic() - started:.1f} s")
     expect(chart).to_contain_text("SimBA (DCT)")
     expect(chart).to_contain_text("ZOO")
+    problems = plot_problems(page)  # the curve and the query histogram, as drawn
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     value = metric_value(page, "SimBA (DCT) success")
     match = re.match(r"(\d+)%", value.strip())
     # Seeds 0-2 of the model, images and attack (bench/threshold_spread.py): 100 % of 50.

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from helpers.e2e import metric_value, open_page, train_default_model
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # trains a defended CNN
@@ -44,6 +45,8 @@ def test_adversarially_trained_model_beats_the_undefended_one_on_the_whitebox_pa
     )
     expect(chart).to_contain_text("FGSM-RS")
     expect(chart).to_contain_text("undefended")
+    problems = plot_problems(page)  # training curves, both models against ε (and C&W)
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     defended = _percent(metric_value(page, "PGD accuracy at ε=0.1 (defended)"))
     page.get_by_role("button", name="Use as current model").click()
     sidebar = page.get_by_test_id("stSidebar")
@@ -66,6 +69,8 @@ def test_adversarially_trained_model_beats_the_undefended_one_on_the_whitebox_pa
         .filter(has_text="what-if (undefended)")
     )
     expect(curve).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    problems = plot_problems(page)  # the defended model's lines with the what-if's
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     ours = _percent(metric_value(page, re.compile(r"^PGD accuracy at ε=0\.1$")))
     theirs = _percent(metric_value(page, "PGD at ε=0.1 · what-if"))
     # Default model (small_cnn, 5 epochs) and its FGSM-RS twin at ε = 0.1, PGD-10 on 500

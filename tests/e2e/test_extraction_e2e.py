@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.e2e import metric_value
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +65,8 @@ def test_model_inversion_shows_reconstructions_and_class_means(streamlit_server:
     chart = page.locator(PLOTLY).locator("visible=true").first
     expect(chart).to_contain_text("MIFace reconstructions", timeout=30_000)
     expect(chart).to_contain_text("mean of 7")
+    problems = plot_problems(page)  # the reconstruction grid
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
 
     page.get_by_role("tab", name="Per class & downloads").click()
     with page.expect_download() as info:

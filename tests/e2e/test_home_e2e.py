@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.message import DecodeError
+from helpers.legibility import plot_problems
 from playwright.sync_api import Locator, Page, WebSocket, expect
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -126,6 +127,11 @@ def _expect_no_errors(page: Page) -> None:
     assert page.errors == [], "errors in the browser:\n" + "\n".join(page.errors)
 
 
+def _expect_legible(page: Page) -> None:
+    problems = plot_problems(page)
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
+
+
 def _cold_train(page: Page) -> None:
     button = _train_button(page)
     expect(button).to_be_visible()
@@ -149,6 +155,7 @@ def test_home_trains_default_model_and_shows_results(streamlit_server: str, page
     assert _percent(accuracy) > 0.80, f"clean accuracy too low: {accuracy}"
     expect(page.get_by_test_id("stSidebar").get_by_text("Current model:")).to_be_visible()
     _expect_no_errors(page)
+    _expect_legible(page)  # the training curves (and the scorecard's chart, when shown)
     _COLD_RUN.update(
         accuracy=accuracy,
         training_time=_metric_value(page, "Training time"),
@@ -162,6 +169,7 @@ def test_home_trains_default_model_and_shows_results(streamlit_server: str, page
     expect(chart.locator(".main-svg").first).to_be_attached()
     expect(chart).to_contain_text("Confusion matrix")  # the confusion figure's title
     _expect_no_errors(page)
+    _expect_legible(page)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "home_e2e.png"), full_page=True, animations="disabled")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers.e2e import metric_value
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,8 @@ def test_membership_inference_runs_and_shows_log_log_roc(streamlit_server: str, 
     expect(charts.first).to_contain_text("ROC, log-log axes")
     expect(charts.nth(1)).to_contain_text("ROC, linear axes")
     expect(charts.nth(2)).to_contain_text("members vs non-members")
+    problems = plot_problems(page)  # both ROC charts and the score histogram
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     expect(page.get_by_text("LiRA online, fixed variance").first).to_be_attached()
     expect(page.get_by_role("button", name="Metrics (CSV)")).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)

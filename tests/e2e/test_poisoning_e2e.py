@@ -10,6 +10,7 @@ import time
 
 import pytest
 from helpers.e2e import open_page, train_default_model
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -40,6 +41,8 @@ def test_badnets_poisoning_detected_and_removed(streamlit_server: str, page: Pag
     projection = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="PCA to 2-D")
     expect(projection).to_be_visible()
     expect(projection).to_contain_text("poisoned")
+    problems = plot_problems(page)  # the bars and the activation projection
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     # Seeds 0-9 of poisons and training (bench/threshold_spread.py --only sanitize): recall
     # 0.992-1.000, attack success 0.001-0.008 after and 0.982-1.000 before.
     assert _metric(page, "Recall") >= 0.8

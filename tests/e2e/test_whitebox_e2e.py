@@ -8,6 +8,7 @@ import time
 
 import pytest
 from helpers.e2e import metric_value, open_page, train_default_model
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,8 @@ def test_whitebox_sweep_draws_the_accuracy_curve(streamlit_server: str, page: Pa
     print(f"white-box sweep to chart: {time.monotonic() - started:.1f} s")
     expect(chart).to_contain_text("PGD")
     expect(chart).to_contain_text("chance")
+    problems = plot_problems(page)  # every chart the run drew, at the default viewport
+    assert problems == [], "illegible charts:\n" + "\n".join(problems)
     value = metric_value(page, "PGD accuracy at ε=0.3")
     match = re.match(r"([\d.]+)%", value.strip())
     # Seeds 0-2 of the model, images and PGD (bench/threshold_spread.py): 0 % of 500.
