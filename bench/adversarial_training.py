@@ -642,7 +642,8 @@ def main() -> None:
     command = "python " + shlex.join(["bench/adversarial_training.py", *sys.argv[1:]])
     header = (
         f"# Adversarial training — {stamp} — `{command}` — {DATASET} / {ARCH} on {device}, "
-        f"torch {torch.__version__}, {threads} torch threads, {os.cpu_count()} CPUs"
+        f"torch {torch.__version__}, {threads} torch threads, {os.cpu_count()} CPUs, load "
+        f"average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(header, flush=True)
     e = ns.epochs_of
@@ -658,7 +659,10 @@ def main() -> None:
         results[name] = RUNNERS[name](b)
         results[name]["seconds"] = time.perf_counter() - t0
         print(f"\n- section wall time: {results[name]['seconds']:.0f} s", flush=True)
-    print(f"\nTotal wall time: {time.perf_counter() - t_all:.0f} s")
+    print(
+        f"\nTotal wall time: {time.perf_counter() - t_all:.0f} s; load average after: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print("\n## Targets\n")
     for name in SECTIONS:
         for line in results.get(name, {}).get("checks", []):

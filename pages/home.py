@@ -25,9 +25,9 @@ if got is None:
     else:
         st.info(
             "**Get started:** the sidebar preselects *MNIST (5,000 digits)* and a small CNN. "
-            "Press **Train / load model**: it trains in seconds on a CPU, and is stored in "
-            "the model zoo so that the next time it loads at once. You can also upload your "
-            "own `.npz` dataset or your own weights."
+            "Press **Train / load model** (the sidebar says how long it should take on this "
+            "machine): it is stored in the model zoo so that the next time it loads at once. "
+            "You can also upload your own `.npz` dataset or your own weights."
         )
     st.stop()
 

@@ -27,6 +27,6 @@ if result is not None:
 elif jobs.current(ui.SLOT) is None:
     st.info(
         "Choose budgets, outputs and sources and press **Run model stealing**. The "
-        "default trains 16 small students (an MLP, 20 epochs each): 10–20 seconds on a "
-        "quiet 2-core CPU, then served from the run store."
+        "default trains 16 small students (an MLP, 20 epochs each) in the time estimated "
+        "above, then is served from the run store."
     )

@@ -31,6 +31,6 @@ elif jobs.current(ui.SLOT) is None:
     st.info(
         "Press **Run threat models**. The default attacks 30 correctly classified test "
         "images at L∞ ε = 0.2 with a budget of 1,000 queries per image; it trains two "
-        "small surrogates (kept in the model zoo) and takes well under 30 s on a quiet "
-        "2-core CPU, then is served from the run store."
+        "small surrogates (kept in the model zoo) in the time estimated above, then is "
+        "served from the run store."
     )

@@ -35,7 +35,7 @@ elif jobs.current(ui.SLOTS[0]) is None:
     st.info(
         "Choose the attacks and the ε grid, then press **Run attacks**. The defaults (FGSM "
         "and PGD-10 over seven budgets on 500 test images, C&W on 100, the sanity checks) "
-        "take about a minute on two CPU cores for the default CNN. For a defended model the "
-        "what-if attacks its undefended twin too, up to twice as long. A run you did before "
-        "is shown at once from the result store."
+        "take the time estimated above on this machine. For a defended model the what-if "
+        "attacks its undefended twin too, up to twice as long. A run you did before is shown "
+        "at once from the result store."
     )

@@ -98,9 +98,9 @@ def estimate_note(exp: Experiment, dataset: Dataset, *, what: str = "This run") 
         return
     others, factor = jobs.busy_factor()
     text = (
-        f"Time: {what.lower()}, this run should take about {format_seconds(seconds)} on this machine "
-        "(its forward passes, gradients and training steps, priced by timing this model "
-        "here)."
+        f"Time: {what.lower()}, this run should take about {format_seconds(seconds)} on "
+        "this machine (its forward passes, gradients and training steps, priced by timing "
+        "this model here)."
     )
     if others:
         jobs_now = "job is" if others == 1 else "jobs are"

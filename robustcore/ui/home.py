@@ -55,7 +55,7 @@ def _metrics_row(result: TrainResult, ds: Dataset) -> None:
         )
     else:
         cols[2].metric("Test examples", f"{result.n_test:,}")
-    notes.accuracy_basis(result.n_test, ds)
+    notes.accuracy_basis(result.n_test, ds, home=True)
 
 
 def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:

@@ -9,12 +9,13 @@ import streamlit as st
 from ..data import Dataset
 
 
-def accuracy_basis(n: int, dataset: Dataset, *, container: Any = st) -> None:
+def accuracy_basis(n: int, dataset: Dataset, *, home: bool = False, container: Any = st) -> None:
     """A caption under a row of accuracies: on how many test images they were measured, so
-    that a clean accuracy on a subset is never read as a different model from Home's."""
+    that a clean accuracy on a subset is never read as a different model from Home's
+    (``home``: the caption is on Home itself)."""
     total = dataset.n_test
     if n >= total:
-        text = f"Accuracies on all {total:,} test images (as on Home)."
+        text = f"Accuracies on all {total:,} test images" + ("." if home else " (as on Home).")
     else:
         text = (
             f"Accuracies on {n:,} of the {total:,} test images (a seeded random subset, the "
