@@ -163,44 +163,61 @@ def table(rows: list[PageTime]) -> list[str]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def engine_args(ap: argparse.ArgumentParser) -> None:
+    """The options of the scripts that run the pages' defaults through the engine."""
     ap.add_argument("--only", nargs="+", default=None, help="experiment names (registry order)")
     ap.add_argument("--dataset", default=None, help="default: the app's default dataset")
     ap.add_argument("--threads", type=int, default=None, help="default: the app's own setting")
     ap.add_argument("--home", type=Path, default=None, help="ROBUSTCORE_HOME (default: a new one)")
-    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
-    ns = ap.parse_args()
+
+
+def engine_home(ap: argparse.ArgumentParser, ns: argparse.Namespace, prefix: str) -> Path:
+    """Check the options and set ``ROBUSTCORE_HOME`` (a new folder without ``--home``)."""
     if ns.threads is not None and ns.threads < 1:
         ap.error("--threads must be at least 1")
-
-    home = ns.home or Path(tempfile.mkdtemp(prefix="robustcore-pages-"))
+    home = ns.home or Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["ROBUSTCORE_HOME"] = str(home)
+    return home
+
+
+def open_engine(ap: argparse.ArgumentParser, ns: argparse.Namespace):
+    """The experiments to run (Home's model first), the dataset, the sidebar's default
+    model and the torch threads, after :func:`engine_home`."""
+    from robustcore.data import DEFAULT_DATASET, load
+    from robustcore.device import configure_threads
+    from robustcore.errors import RobustcoreError
+    from robustcore.experiments import Target, load_all
+    from robustcore.experiments.registry import MODULES
+    from robustcore.models import TrainRecipe, default_architecture
+
+    load_all()
+    names = list(MODULES)
+    if ns.only:
+        unknown = sorted(set(ns.only) - set(names))
+        if unknown:
+            ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {names}")
+        # Home's model first: every page's cold run assumes the sidebar's model exists.
+        names = [n for n in names if n in ns.only or n == "train"]
+    threads = configure_threads(ns.threads)
+    try:
+        ds = load(ns.dataset or DEFAULT_DATASET)
+    except RobustcoreError as exc:
+        ap.error(str(exc))
+    return names, ds, Target.zoo(default_architecture(ds), TrainRecipe()), threads
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    engine_args(ap)
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here")
+    ns = ap.parse_args()
+    home = engine_home(ap, ns, "robustcore-pages-")
     try:
         import torch
 
-        from robustcore.data import DEFAULT_DATASET, load
-        from robustcore.device import configure_threads, get_device
-        from robustcore.experiments import Target, load_all
-        from robustcore.experiments.registry import MODULES
-        from robustcore.models import TrainRecipe, default_architecture
+        from robustcore.device import get_device
 
-        load_all()
-        names = list(MODULES)
-        if ns.only:
-            unknown = sorted(set(ns.only) - set(names))
-            if unknown:
-                ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {names}")
-            # Home's model first: every page's cold run assumes the sidebar's model exists.
-            names = [n for n in names if n in ns.only or n == "train"]
-        from robustcore.errors import RobustcoreError
-
-        threads = configure_threads(ns.threads)
-        try:
-            ds = load(ns.dataset or DEFAULT_DATASET)
-        except RobustcoreError as exc:
-            ap.error(str(exc))
-        target = Target.zoo(default_architecture(ds), TrainRecipe())
+        names, ds, target, threads = open_engine(ap, ns)
         load_before = os.getloadavg()[0]
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         header = (

@@ -24,51 +24,30 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from page_defaults import engine_args, engine_home, open_engine  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", nargs="+", default=None, help="experiment names (registry order)")
-    ap.add_argument("--dataset", default=None, help="default: the app's default dataset")
-    ap.add_argument("--threads", type=int, default=None, help="default: the app's own setting")
-    ap.add_argument("--home", type=Path, default=None, help="ROBUSTCORE_HOME (default: a new one)")
+    engine_args(ap)
     ns = ap.parse_args()
-    if ns.threads is not None and ns.threads < 1:
-        ap.error("--threads must be at least 1")
-
-    home = ns.home or Path(tempfile.mkdtemp(prefix="robustcore-results-"))
-    os.environ["ROBUSTCORE_HOME"] = str(home)
+    home = engine_home(ap, ns, "robustcore-results-")
     try:
         import pandas as pd
         import torch
 
-        from robustcore.data import DEFAULT_DATASET, load
-        from robustcore.device import configure_threads, get_device
-        from robustcore.errors import RobustcoreError
-        from robustcore.experiments import Target, get, load_all
-        from robustcore.experiments.registry import MODULES
-        from robustcore.models import TrainRecipe, default_architecture
+        from robustcore.device import get_device
+        from robustcore.experiments import get
         from robustcore.runs import get_runner
 
-        load_all()
-        names = list(MODULES)
-        if ns.only:
-            unknown = sorted(set(ns.only) - set(names))
-            if unknown:
-                ap.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {names}")
-            names = [n for n in names if n in ns.only or n == "train"]
-        threads = configure_threads(ns.threads)
-        try:
-            ds = load(ns.dataset or DEFAULT_DATASET)
-        except RobustcoreError as exc:
-            ap.error(str(exc))
-        session = Target.zoo(default_architecture(ds), TrainRecipe())
+        names, ds, session, threads = open_engine(ap, ns)
         pd.set_option("display.width", 250)
         pd.set_option("display.max_columns", 50)
         load_before = os.getloadavg()

@@ -12,6 +12,7 @@ import torch
 from robustcore.experiments import Target
 from robustcore.experiments import estimate as est
 from robustcore.experiments.estimate import Work, training_work
+from robustcore.experiments.registry import MODULES
 from robustcore.experiments.train import Train
 from robustcore.models import TrainRecipe, build_model
 from robustcore.ui.jobs import remaining_seconds
@@ -165,3 +166,24 @@ def test_measure_leaves_the_model_untouched(mnist5k):
     est.measure(model, mnist5k, batch=8)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_every_page_default_says_what_it_computes(name, mnist5k, fresh_home, monkeypatch):
+    """Every registered experiment counts its work; with nothing in the zoo, every page
+    default trains a model (its own, or its target, which the estimate adds)."""
+    from collections import OrderedDict
+
+    from robustcore.experiments import get, load_all
+    from robustcore.models import default_architecture, zoo
+
+    monkeypatch.setattr(zoo, "_memory", OrderedDict())  # no model served from memory
+    load_all()
+    session = Target.zoo(default_architecture(mnist5k), TrainRecipe())
+    exp = get(name).page_default(mnist5k, session)
+    work = exp.work(mnist5k)
+    assert isinstance(work, Work) and work.models()
+    assert all(v > 0 for unit in est.UNITS for v in getattr(work, unit).values())
+    if exp.needs_model:
+        work = work + est.target_work(exp.target, mnist5k)
+    assert work.train

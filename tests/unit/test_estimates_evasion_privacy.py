@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from robustcore.attacks.inference import MembershipInference, membership_split, train_shadows
-from robustcore.experiments import Target, get, load_all
+from robustcore.experiments import Target
 from robustcore.experiments.blackbox import BlackBox, selection_work
 from robustcore.experiments.estimate import Work
 from robustcore.experiments.membership_inference import MembershipInferenceExperiment
@@ -17,19 +17,8 @@ from robustcore.experiments.postprocessing import Postprocessing
 from robustcore.experiments.query_limitation import QueryLimitation
 from robustcore.experiments.threat_models import ThreatModels
 from robustcore.experiments.transfer import Transfer
-from robustcore.models import TrainRecipe, build_model, default_architecture, train_entry
+from robustcore.models import TrainRecipe, build_model, train_entry
 
-COVERED = (
-    "blackbox",
-    "transfer",
-    "threat_models",
-    "query_limitation",
-    "model_extraction",
-    "model_inversion",
-    "membership_inference",
-    "overfitting_sweep",
-    "postprocessing",
-)
 TINY = TrainRecipe(epochs=1, train_size=60)
 
 
@@ -42,18 +31,6 @@ def empty_zoo(tmp_path, monkeypatch):
 
 def fwd(work: Work, model: str) -> float:
     return work.forward.get(model, 0.0)
-
-
-@pytest.mark.parametrize("name", COVERED)
-def test_every_page_default_says_what_it_computes(name, mnist5k, empty_zoo):
-    load_all()
-    session = Target.zoo(default_architecture(mnist5k), TrainRecipe())
-    exp = get(name).page_default(mnist5k, session)
-    work = exp.work(mnist5k)
-    assert isinstance(work, Work) and work.models()
-    assert all(
-        v > 0 for unit in ("forward", "gradient", "train") for v in getattr(work, unit).values()
-    )
 
 
 def test_black_box_queries_scale_with_images_and_budgets(mnist5k):

@@ -9,28 +9,19 @@ from collections import OrderedDict
 import pytest
 
 from robustcore.attacks.poisoning import BadNets, Trigger, poison_badnets, train_poisoned
-from robustcore.experiments import Target, get, load_all
+from robustcore.experiments import Target
 from robustcore.experiments.adversarial_training import AdversarialTraining
 from robustcore.experiments.attack_work import EARLY_STOP_SHARE
 from robustcore.experiments.backdoors import Backdoors
 from robustcore.experiments.defensive_distillation import DefensiveDistillation
-from robustcore.experiments.estimate import Work, target_work, training_work
+from robustcore.experiments.estimate import Work, training_work
 from robustcore.experiments.hidden_trigger import HiddenTriggerBackdoor
 from robustcore.experiments.label_flipping import LabelFlipping
 from robustcore.experiments.poisoning_sanitization import MARGINAL_SHARE, PoisoningSanitization
 from robustcore.experiments.scorecard import Scorecard
 from robustcore.experiments.victims import fit_work, poisoned_training
-from robustcore.models import TrainRecipe, default_architecture, train_entry, zoo
+from robustcore.models import TrainRecipe, train_entry, zoo
 
-COVERED = (
-    "backdoors",
-    "hidden_trigger",
-    "label_flipping",
-    "poisoning_sanitization",
-    "scorecard",
-    "adversarial_training",
-    "defensive_distillation",
-)
 TINY = TrainRecipe(epochs=1, train_size=60)
 
 
@@ -45,23 +36,6 @@ def empty_zoo(tmp_path, monkeypatch):
 
 def trained(work: Work, model: str = "logreg") -> float:
     return work.train.get(model, 0.0)
-
-
-@pytest.mark.parametrize("name", COVERED)
-def test_every_page_default_says_what_it_computes(name, mnist5k, empty_zoo):
-    load_all()
-    session = Target.zoo(default_architecture(mnist5k), TrainRecipe())
-    exp = get(name).page_default(mnist5k, session)
-    work = exp.work(mnist5k)
-    assert isinstance(work, Work) and work.models()
-    assert all(
-        v > 0 for unit in ("forward", "gradient", "train") for v in getattr(work, unit).values()
-    )
-    # Nothing is in this zoo: every page default trains a model (the scorecard's target is
-    # counted by the estimate, not by its work).
-    if exp.needs_model:
-        work = work + target_work(exp.target, mnist5k)
-    assert work.train
 
 
 def test_a_poisoned_model_in_the_zoo_costs_nothing(mnist5k, empty_zoo):
