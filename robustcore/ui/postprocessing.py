@@ -110,8 +110,8 @@ def show_results(result: PostprocessingResult) -> None:
     )
     n = result.per_side
     parts = [
-        f"Target: {result.target_description} (undefended test accuracy "
-        f"{result.undefended_accuracy:.1%}).",
+        f"Target: {result.target_description} (undefended accuracy "
+        f"{result.undefended_accuracy:.1%} on the whole test split).",
         f"Membership: {n:,} members vs {n:,} non-members; each row shows the strongest of the "
         "attacks, run by an attacker who applies the same postprocessing to shadow models.",
     ]
