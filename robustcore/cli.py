@@ -52,8 +52,30 @@ def _cmd_zoo(_: argparse.Namespace) -> int:
     return 0
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
+
+
 def _headline(row: dict[str, Any]) -> str:
-    """The one number a run list shows: the first of a few well-known metrics."""
+    """The one number a run list shows: its experiment's ``headline`` metric, else the first
+    of a few well-known metrics."""
+    from fnmatch import fnmatchcase
+
+    from .experiments import EXPERIMENTS, load_all
+
+    load_all()
+    cls = EXPERIMENTS.get(str(row.get("kind")))
+    wanted = getattr(cls, "headline", "") if cls is not None else ""
+    if wanted:
+        found = {
+            k[2:]: v
+            for k, v in row.items()
+            if k.startswith("m.") and fnmatchcase(k[2:], wanted) and _number(v)
+        }
+        if found:
+            name = max(found, key=lambda k: found[k])
+            shown = wanted.replace("*", "best") if "*" in wanted else name
+            return f"{shown} {found[name]:.3g}"
     for name in (
         "robust_accuracy",
         "clean_accuracy",
@@ -64,7 +86,7 @@ def _headline(row: dict[str, Any]) -> str:
         "fidelity",
     ):
         value = row.get(f"m.{name}")
-        if isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value)):
+        if _number(value):
             return f"{name} {value:.3g}"
     return ""
 

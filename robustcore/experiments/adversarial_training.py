@@ -151,6 +151,7 @@ class AdversarialTraining(Experiment):
         "(TRADES); Carlini & Wagner 2017 (C&W)"
     )
     result_class = AdversarialTrainingResult
+    headline = "defended_robust_accuracy"
     needs_model = False  # both models are trained here (the target names the architecture)
 
     defense: TrainRecipe = nested(

@@ -229,6 +229,7 @@ class Backdoors(Experiment):
     title = "BadNets backdoor sweep"
     paper = BadNets.paper
     result_class = BackdoorsResult
+    headline = "attack_success"
     needs_model = False
 
     sweep: str = param(

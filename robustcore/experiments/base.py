@@ -290,6 +290,9 @@ class Experiment(Configurable):
 
     layout: ClassVar[int] = 1
     result_class: ClassVar[type[ExperimentResult]] = ExperimentResult
+    headline: ClassVar[str] = ""
+    """The metric a list of runs shows for this experiment (``runs`` on the command line);
+    ``prefix.*`` or ``*.suffix``: the largest of the metrics that match."""
     model_share: ClassVar[float] = 0.1
     needs_model: ClassVar[bool] = True
     page_target: ClassVar[str] = "session"

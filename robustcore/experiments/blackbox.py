@@ -200,6 +200,7 @@ class BlackBox(Experiment):
         "ZOO: Zeroth Order Optimization Based Black-box Attacks"
     )
     result_class = BlackBoxResult
+    headline = "success_rate.*"
 
     attacks: tuple[str, ...] = param(
         tuple(ATTACKS),

@@ -121,6 +121,7 @@ class DefensiveDistillation(Experiment):
         "Carlini & Wagner 2016, Defensive Distillation is Not Robust to Adversarial Examples"
     )
     result_class = DistillationResult
+    headline = "sanity_warnings"
     needs_model = False  # the students are trained here from the target's recipe
 
     temperatures: tuple[float, ...] = param(

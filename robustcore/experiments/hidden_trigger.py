@@ -149,6 +149,7 @@ class HiddenTriggerBackdoor(Experiment):
     title = "Hidden-trigger backdoor"
     paper = HiddenTrigger.paper
     result_class = HiddenTriggerResult
+    headline = "attack_success"
     needs_model = False
 
     eps: tuple[float, ...] = param(

@@ -121,6 +121,7 @@ class LabelFlipping(Experiment):
     title = "Label flipping"
     paper = LabelFlip.paper
     result_class = LabelFlippingResult
+    headline = "accuracy_highest"
     needs_model = False
 
     rates: tuple[float, ...] = param(

@@ -210,6 +210,7 @@ class MembershipInferenceExperiment(Experiment):
     page_target = "overfit"
     paper = MembershipInference.paper
     result_class = MembershipInferenceResult
+    headline = "*.auc"
 
     attack: MembershipInference = nested(MembershipInference, label="Attacks")
     shadow_arch: str | None = param(

@@ -148,6 +148,7 @@ class ModelExtraction(Experiment):
     title = "Model extraction"
     paper = ModelStealing.paper
     result_class = ModelExtractionResult
+    headline = "fidelity.*"
 
     budgets: tuple[int, ...] = param(
         DEFAULT_BUDGETS,

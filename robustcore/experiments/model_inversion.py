@@ -111,6 +111,7 @@ class ModelInversion(Experiment):
     title = "Model inversion"
     paper = MIFace.paper
     result_class = ModelInversionResult
+    headline = "identification_rate"
 
     miface: MIFace = nested(MIFace, label="MIFace settings")
 

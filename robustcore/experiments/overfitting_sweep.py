@@ -178,6 +178,7 @@ class OverfittingSweep(Experiment):
         "Overfitting"
     )
     result_class = OverfittingSweepResult
+    headline = "max_advantage"
     needs_model = False
 
     knob: str = param(

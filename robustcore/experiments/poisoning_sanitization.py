@@ -184,6 +184,7 @@ class PoisoningSanitization(Experiment):
         "signatures); Gu et al. 2017 (BadNets)"
     )
     result_class = SanitizationResult
+    headline = "precision"
     needs_model = False
 
     detector: str = param(

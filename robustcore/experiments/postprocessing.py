@@ -396,6 +396,7 @@ class Postprocessing(Experiment):
         "Strauss et al. 2017 (ensembles)"
     )
     result_class = PostprocessingResult
+    headline = "undefended_accuracy"
 
     defenses: tuple[str, ...] | None = param(
         OUTPUT_DEFENSES,

@@ -457,6 +457,7 @@ class QueryLimitation(Experiment):
     title = "Query limitation"
     paper = "Chen, Carlini & Wagner 2020, Stateful Detection of Black-Box Adversarial Attacks"
     result_class = QueryLimitationResult
+    headline = "benign_fpr"
 
     attacks: tuple[str, ...] = param(
         tuple(ATTACK_TITLES),

@@ -120,6 +120,7 @@ class Scorecard(Experiment):
     title = "Robustness scorecard"
     paper = "Carlini et al. 2019, On Evaluating Adversarial Robustness"
     result_class = ScorecardResult
+    headline = "pgd_large_accuracy"
     model_share = 0.05
 
     n: int = param(

@@ -246,6 +246,7 @@ class ThreatModels(Experiment):
         "Guo et al. 2019 (SimBA); Chen et al. 2017 (ZOO)"
     )
     result_class = ThreatModelsResult
+    headline = "success.white"
 
     eps: float = param(
         0.2,

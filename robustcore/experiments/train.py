@@ -136,6 +136,7 @@ class Train(Experiment):
     title = "Train / load model"
     paper = ""
     result_class = TrainResult
+    headline = "clean_accuracy"
     model_share = 0.95
 
     def work(self, dataset: Dataset) -> Work:

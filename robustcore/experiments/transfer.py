@@ -187,6 +187,7 @@ class Transfer(Experiment):
         "Tramèr et al. 2017, The Space of Transferable Adversarial Examples"
     )
     result_class = TransferMatrixResult
+    headline = "transfer_best"
     needs_model = False  # it trains its own models with the target's recipe
 
     archs: tuple[str, ...] = param(

@@ -289,6 +289,7 @@ class WhiteBox(Experiment):
         "Carlini et al. 2019, On Evaluating Adversarial Robustness"
     )
     result_class = WhiteBoxResult
+    headline = "robust_accuracy"
 
     attacks: tuple[str, ...] = param(
         ("fgsm", "pgd", "cw"),

@@ -313,3 +313,19 @@ def test_an_onnx_model_of_your_own_is_evaluated_from_the_command_line(cli_home, 
     bad.write_bytes(b"not onnx")
     rc, _, err = _run(["train", "--dataset", "digits", "--weights", str(bad)])
     assert rc == 2 and "not an ONNX file" in err and "Traceback" not in err
+
+
+def test_every_experiment_names_its_headline_and_runs_shows_it():
+    from robustcore.cli import _headline
+    from robustcore.experiments import EXPERIMENTS, load_all
+
+    load_all()
+    assert all(cls.headline for cls in EXPERIMENTS.values()), [
+        n for n, c in EXPERIMENTS.items() if not c.headline
+    ]
+    row = {"kind": "whitebox", "m.robust_accuracy": 0.125, "m.clean_accuracy": 0.9}
+    assert _headline(row) == "robust_accuracy 0.125"
+    # A pattern shows the largest match; NaN (another kind's column) is skipped.
+    row = {"kind": "blackbox", "m.success_rate.ZOO": 0.5, "m.success_rate.SimBA": 0.75}
+    assert _headline(row) == "success_rate.best 0.75"
+    assert _headline({"kind": "blackbox", "m.success_rate.ZOO": float("nan")}) == ""
