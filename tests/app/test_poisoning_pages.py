@@ -23,7 +23,12 @@ def _click(at, label: str) -> None:
 
 
 def _chart_titles(at) -> list[str]:
-    return [c.proto.spec for c in at.get("plotly_chart")]
+    # Captions are wrapped to their column (``<br>``, escaped in the JSON): read them as one
+    # line.
+    return [
+        c.proto.spec.replace("\\u003cbr\\u003e", " ").replace("<br>", " ")
+        for c in at.get("plotly_chart")
+    ]
 
 
 def test_backdoors_badnets_hidden_trigger_and_comparison():

@@ -182,7 +182,8 @@ def test_inversion_figures():
     names = [str(i) for i in range(12)]
     fig = inversion_grid(rec, means, names, confidence=[0.9] * 12, correlation=[0.5] * 12)
     assert len(fig.data) == 2 * 2 * 10  # two row pairs of 10 (the last padded with blanks)
-    titles = [a.text for a in fig.layout.annotations]
+    # Captions wrap at their " · " separators to fit their column.
+    titles = [a.text.replace("<br>", " · ") for a in fig.layout.annotations]
     assert "0 · p=0.90 · r=0.50" in titles and "mean of 11" in titles
     prof = inversion_profile(np.random.randn(2, 30), np.random.randn(2, 30), ["a", "b"])
     assert len(prof.data) == 2
