@@ -674,12 +674,15 @@ class WhiteBox(Experiment):
             reach_msg,
         )
         checks.append(SanityCheck(**done.metrics["check"]))
-        # Check convergence where it matters: the ε whose PGD accuracy is nearest 50 %.
-        pgd_rows = swept[swept["attack"] == self.pgd.title] if len(swept) else swept
+        # Check convergence where it matters: the budget (ε > 0: at ε = 0 there is nothing
+        # to converge) whose PGD accuracy is nearest 50 %.
+        pgd_rows = (
+            swept[(swept["attack"] == self.pgd.title) & (swept["eps"] > 0)] if len(swept) else swept
+        )
         if len(pgd_rows):
             eps = float(pgd_rows.iloc[(pgd_rows["accuracy"] - 0.5).abs().argmin()]["eps"])
         else:
-            eps = float(np.median(eps_grid))
+            eps = float(np.median([e for e in eps_grid if e > 0] or [0.0]))
         if eps > 0:
 
             def converge_cell():

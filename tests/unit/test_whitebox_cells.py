@@ -257,3 +257,12 @@ def test_a_cell_whose_computation_fails_is_computed_by_the_job_that_waited(tmp_p
     assert errors and waited  # the second job waited for the first, which failed
     assert out.metrics == {"v": 1} and not out.reused
     assert cells.get_or_compute(spec, failing).reused  # now stored: nothing computes
+
+
+def test_the_convergence_check_runs_even_when_clean_accuracy_is_nearest_half(mnist5k, target):
+    # With the grid (0, 0.3), accuracy at ε = 0.3 is 0 and at ε = 0 near 1: both are about as
+    # far from 50 %, and ε = 0 (nothing to converge) must never be the one checked.
+    exp = _small(target, eps=(0.0, 0.3), attacks=("pgd",))
+    res = exp.run(mnist5k, target.model)
+    names = list(res.tables["sanity"]["check"])
+    assert "PGD convergence at ε=0.3" in names, names
