@@ -121,18 +121,25 @@ def test_a_dataset_uploaded_again_with_new_content_drops_the_old_model():
 def test_uploaded_weights_are_evaluated(tiny_cnn):
     buf = io.BytesIO()
     torch.save(tiny_cnn.model.state_dict(), buf)
-    at = new_app().run()
-    at.sidebar.radio(key="rc_source").set_value("weights").run()
-    at.sidebar.get("file_uploader")[0].upload("mine.pt", b"garbage").run()
-    at.sidebar.button(key="rc_load_upload").click().run()
-    assert any("not a weights file" in e.value for e in at.sidebar.error)
-    at.sidebar.get("file_uploader")[0].set_value(("mine.pt", buf.getvalue(), "application/x"))
-    at.run()
-    at.sidebar.button(key="rc_load_upload").click()
-    run_until(at, lambda a: any("mine.pt" in s.value for s in a.sidebar.success))
+    at = _upload_model("weights", "mine.pt", buf.getvalue(), refused="not a weights file")
     shown = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
     assert abs(shown - tiny_cnn.metrics["test_acc"]) < 0.001
     assert any("no training curves" in i.value for i in at.info)
+
+
+def _upload_model(source: str, name: str, data: bytes, *, refused: str):
+    """A session that first uploads garbage as ``source`` (refused with ``refused``), then
+    ``data``, and waits until it is the current model."""
+    at = new_app().run()
+    at.sidebar.radio(key="rc_source").set_value(source).run()
+    at.sidebar.get("file_uploader")[0].upload(name, b"garbage").run()
+    at.sidebar.button(key="rc_load_upload").click().run()
+    assert any(refused in e.value for e in at.sidebar.error)
+    at.sidebar.get("file_uploader")[0].set_value((name, data, "application/x"))
+    at.run()
+    at.sidebar.button(key="rc_load_upload").click()
+    run_until(at, lambda a: any(name in s.value for s in a.sidebar.success))
+    return at
 
 
 def test_an_own_architecture_uploaded_as_onnx_is_evaluated(tiny_cnn, mnist5k):
@@ -143,15 +150,7 @@ def test_an_own_architecture_uploaded_as_onnx_is_evaluated(tiny_cnn, mnist5k):
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
         torch.onnx.export(tiny_cnn.model, (mnist5k.x_test[:1],), buf, dynamo=False,
                           input_names=["x"], dynamic_axes={"x": {0: "N"}})  # fmt: skip
-    at = new_app().run()
-    at.sidebar.radio(key="rc_source").set_value("onnx").run()
-    at.sidebar.get("file_uploader")[0].upload("own.onnx", b"garbage").run()
-    at.sidebar.button(key="rc_load_upload").click().run()
-    assert any("not an ONNX file" in e.value for e in at.sidebar.error)
-    at.sidebar.get("file_uploader")[0].set_value(("own.onnx", buf.getvalue(), "application/x"))
-    at.run()
-    at.sidebar.button(key="rc_load_upload").click()
-    run_until(at, lambda a: any("own.onnx" in s.value for s in a.sidebar.success))
+    at = _upload_model("onnx", "own.onnx", buf.getvalue(), refused="not an ONNX file")
     shown = float(metric(at, "Clean test accuracy").rstrip("%")) / 100
     assert abs(shown - tiny_cnn.metrics["test_acc"]) < 0.001
 

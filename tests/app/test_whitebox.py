@@ -27,16 +27,7 @@ def test_sweep_with_what_if_shows_curves_and_checks():
     at.number_input(key="wb_b.pgd.steps").set_value(20)
     at.slider(key="wb_b.cw.binary_search_steps").set_value(2)
     at.number_input(key="wb_b.cw.max_iter").set_value(30)
-    at.button[0].click()  # the form's submit button
-    at.run()
-    run_until(
-        at,
-        lambda a: (
-            has_metric("PGD accuracy at ε=0.3")(a)
-            and not any("still running" in c.value for c in a.caption)
-        ),
-        timeout=240,
-    )
+    _run_and_wait(at)
     pgd = float(next(m.value for m in at.metric if m.label == "PGD accuracy at ε=0.3")[:-1])
     clean = float(next(m.value for m in at.metric if m.label == "Clean accuracy")[:-1])
     # Seeds 0-4 of the model, images and PGD (bench/threshold_spread.py), 60 images: clean
