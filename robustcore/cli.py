@@ -7,6 +7,8 @@ served from the store at once). Besides them:
   datasets      list the datasets (offline built-ins first)
   zoo           list the models stored in the zoo
   runs          the stored runs as a table (``--json`` for machines)
+  report        a report of stored runs: ``--runs KEY... --out report.html|.pdf|.zip``
+                (keys as ``runs`` prints them; a unique prefix of 6+ characters will do)
 
 The model an experiment works on is chosen with ``--dataset``, ``--arch`` and the training
 recipe's ``--recipe.<setting>`` flags (trained through the zoo, or loaded from it), or with
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 from .errors import RobustcoreError
 from .params import add_arguments, namespace_values
 
-UTILITIES = ("datasets", "zoo", "runs")
+UTILITIES = ("datasets", "zoo", "runs", "report")
 
 
 def _cmd_datasets(_: argparse.Namespace) -> int:
@@ -52,49 +53,11 @@ def _cmd_zoo(_: argparse.Namespace) -> int:
     return 0
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
-
-
-def _headline(row: dict[str, Any]) -> str:
-    """The one number a run list shows: its experiment's ``headline`` metric, else the first
-    of a few well-known metrics."""
-    from fnmatch import fnmatchcase
-
-    from .experiments import EXPERIMENTS, load_all
-
-    load_all()
-    cls = EXPERIMENTS.get(str(row.get("kind")))
-    wanted = getattr(cls, "headline", "") if cls is not None else ""
-    if wanted:
-        found = {
-            k[2:]: v
-            for k, v in row.items()
-            if k.startswith("m.") and fnmatchcase(k[2:], wanted) and _number(v)
-        }
-        if found:
-            name = max(found, key=lambda k: found[k])
-            shown = wanted.replace("*", "best") if "*" in wanted else name
-            return f"{shown} {found[name]:.3g}"
-    for name in (
-        "robust_accuracy",
-        "clean_accuracy",
-        "precision",
-        "best_auc",
-        "auc",
-        "success_rate",
-        "fidelity",
-    ):
-        value = row.get(f"m.{name}")
-        if _number(value):
-            return f"{name} {value:.3g}"
-    return ""
-
-
 def runs_table(kind: str | None = None, limit: int = 200):
     """The stored runs as a readable table: key, kind, label, dataset, status, headline, date."""
     import pandas as pd
 
+    from .reports.history import headline
     from .runs import get_runner
 
     df = get_runner().store.list_runs(kind=kind, limit=limit)
@@ -107,7 +70,7 @@ def runs_table(kind: str | None = None, limit: int = 200):
                 "label": (rec.get("label") or "")[:60],
                 "dataset": rec.get("dataset") or "",
                 "status": rec["status"],
-                "headline": _headline(rec),
+                "headline": headline(rec),
                 "date": datetime.datetime.fromtimestamp(rec["created"]).strftime("%Y-%m-%d %H:%M"),
                 "seconds": round(float(rec["seconds"]), 1),
             }
@@ -121,6 +84,30 @@ def _cmd_runs(ns: argparse.Namespace) -> int:
         print(raw.to_json(orient="records", indent=2))
     else:
         print(table.to_string(index=False) if len(table) else "No stored runs.")
+    return 0
+
+
+def _cmd_report(ns: argparse.Namespace) -> int:
+    import time
+
+    from .reports import build_report, write_report
+    from .reports.document import resolve_keys
+    from .runs import get_runner
+
+    store = get_runner().store
+    keys = resolve_keys(store, [k for arg in ns.runs for k in arg.split(",") if k.strip()])
+    started = time.perf_counter()
+    report = build_report(store, keys, title=ns.title, summary=ns.summary)
+    path = write_report(report, ns.out)
+    seconds = time.perf_counter() - started
+    size = path.stat().st_size
+    print(
+        f"Wrote {path} ({size / 1e6:.2f} MB, {len(report.sections)} run"
+        f"{'s' * (len(report.sections) != 1)}) in {seconds:.1f} s.",
+        file=sys.stderr,
+    )
+    for key in report.missing:
+        print(f"warning: run {key} is no longer stored; left out", file=sys.stderr)
     return 0
 
 
@@ -220,6 +207,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=200, help="at most this many (newest first)")
     p.add_argument("--json", action="store_true", help="every column, as JSON")
     p.set_defaults(fn=_cmd_runs)
+    p = sub.add_parser(
+        "report",
+        help="write a report of stored runs (HTML, PDF or ZIP)",
+        description="A report of stored runs, in the given order: each run's charts and "
+        "numbers as its page shows them, what the evaluation does not show, and an appendix "
+        "with every run's spec, seed and library versions. The format follows --out: .html "
+        "(one self-contained file), .pdf (printed by Chromium) or .zip (CSV/JSON per run).",
+    )
+    p.add_argument("--runs", nargs="+", required=True, metavar="KEY", help="run keys (see `runs`)")
+    p.add_argument("--out", required=True, help="report.html, report.pdf or report.zip")
+    p.add_argument("--title", default="Robustness evaluation", help="the report's title")
+    p.add_argument("--summary", default="", help="a summary paragraph (Markdown)")
+    p.set_defaults(fn=_cmd_report)
     for name, cls in experiments.items():
         p = sub.add_parser(
             name.replace("_", "-"),

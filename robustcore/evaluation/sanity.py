@@ -56,6 +56,20 @@ class SanityCheck:
         return self.status != "warn"
 
 
+def headline_flag(failed: list[SanityCheck]) -> str:
+    """The few words a headline number carries when failed sanity checks contradict it
+    (empty when none did). A failed PGD convergence check is named first."""
+    if not failed:
+        return ""
+    others = [c for c in failed if "convergence" not in c.name]
+    if len(others) < len(failed):
+        more = len(others)
+        return "⚠ not converged" + (f" (+{more} failed check{'s' * (more > 1)})" if more else "")
+    if len(failed) == 1:
+        return "⚠ sanity check failed"
+    return f"⚠ {len(failed)} sanity checks failed"
+
+
 def _points(d: float) -> str:
     """The size of a difference of two rates, in percentage points."""
     return f"{abs(d) * 100:.1f} points"

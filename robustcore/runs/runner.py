@@ -422,6 +422,13 @@ class JobRunner:
                 raise
         return job
 
+    def stored(self, key: str) -> Job | None:
+        """A finished job holding the stored ``done`` run ``key`` (nothing is computed),
+        or None when the store does not hold it: how a page is handed a run from the run
+        history."""
+        record = self.store.get(key)
+        return Job._from_record(record) if record is not None else None
+
     def get(self, key: str) -> Job | None:
         """The queued or running job for ``key`` in this runner, or None."""
         with self._lock:

@@ -12,6 +12,10 @@ that experiments compute once and assemble runs from (:mod:`robustcore.runs.cell
 row per cell key with its spec, metrics (JSON) and arrays (one ``.npz`` blob, read
 without pickle). Cells are not runs: ``get`` and ``list_runs`` never see them.
 
+``reports`` holds report drafts (:mod:`robustcore.reports`): an id, a title, a summary and
+the ordered run keys. Deleting a run takes its key out of every report in the same
+transaction, so no report ever names a run the store does not hold.
+
 A run is always written in a single transaction, so the store never holds half of a run:
 if anything fails while saving, nothing of that save is kept and an earlier version of the
 run (if any) stays as it was.
@@ -58,6 +62,9 @@ STATUSES = ("done", "failed", "cancelled")
 MAX_ARTIFACT_BYTES = 20 * 1024 * 1024
 """Default size limit of one artifact (20 MiB)."""
 
+MAX_LABEL = 200
+"""The longest label a person can give a run."""
+
 NPY_MIME = "application/x-npy"
 TEXT_MIME = "text/plain; charset=utf-8"
 BINARY_MIME = "application/octet-stream"
@@ -101,6 +108,14 @@ CREATE TABLE IF NOT EXISTS cells (
     versions_json TEXT NOT NULL,
     metrics_json TEXT NOT NULL,
     arrays BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    keys_json TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
 );
 """
 
@@ -625,12 +640,94 @@ class ResultStore:
         return True
 
     def delete(self, key: str) -> bool:
-        """Remove a run with its tables and artifacts. Returns True if it was there."""
+        """Remove a run with its tables and artifacts, and take its key out of every
+        report, all in one transaction. Returns True if it was there."""
         with self._connection() as conn, self._transaction(conn, write=True):
             gone = conn.execute("DELETE FROM runs WHERE key = ?", (key,)).rowcount
             conn.execute("DELETE FROM tables WHERE key = ?", (key,))
             conn.execute("DELETE FROM artifacts WHERE key = ?", (key,))
+            rows = conn.execute("SELECT id, keys_json FROM reports").fetchall()
+            for report_id, keys_json in rows:
+                keys = json.loads(keys_json)
+                if key in keys:
+                    conn.execute(
+                        "UPDATE reports SET keys_json = ?, updated = ? WHERE id = ?",
+                        (_dumps([k for k in keys if k != key]), time.time(), report_id),
+                    )
         return gone > 0
+
+    def set_label(self, key: str, label: str | None) -> bool:
+        """Give run ``key`` a new label (``None`` or blank: back to none). Returns False
+        when the store holds no such run.
+
+        Raises:
+            ValidationError: a label longer than :data:`MAX_LABEL` characters.
+        """
+        text = None if label is None or not str(label).strip() else str(label).strip()
+        if text is not None and len(text) > MAX_LABEL:
+            raise ValidationError(
+                f"A run label is at most {MAX_LABEL} characters; this one has {len(text)}."
+            )
+        with self._connection() as conn, self._transaction(conn, write=True):
+            changed = conn.execute("UPDATE runs SET label = ? WHERE key = ?", (text, key)).rowcount
+        return changed > 0
+
+    # -- reports -------------------------------------------------------------------
+
+    def save_report(self, report_id: str, title: str, summary: str, keys: list[str]) -> None:
+        """Store a report draft (replacing the one with the same id)."""
+        if not report_id or not isinstance(report_id, str):
+            raise ValidationError("A report needs a non-empty id.")
+        now = time.time()
+        with self._connection() as conn, self._transaction(conn, write=True):
+            row = conn.execute("SELECT created FROM reports WHERE id = ?", (report_id,)).fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO reports (id, title, summary, keys_json, created,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    report_id,
+                    str(title),
+                    str(summary),
+                    _dumps([str(k) for k in keys]),
+                    row[0] if row else now,
+                    now,
+                ),
+            )
+
+    def get_report(self, report_id: str) -> dict[str, Any] | None:
+        """A stored report draft (``id``, ``title``, ``summary``, ``keys``, ``created``,
+        ``updated``), or None."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT id, title, summary, keys_json, created, updated FROM reports WHERE id = ?",
+                (report_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return {
+            "id": row[0],
+            "title": row[1],
+            "summary": row[2],
+            "keys": json.loads(row[3]),
+            "created": row[4],
+            "updated": row[5],
+        }
+
+    def list_reports(self) -> pd.DataFrame:
+        """The stored report drafts (``id``, ``title``, ``runs``, ``updated``), newest first."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, title, keys_json, updated FROM reports ORDER BY updated DESC"
+            ).fetchall()
+        return pd.DataFrame(
+            [(r[0], r[1], len(json.loads(r[2])), r[3]) for r in rows],
+            columns=["id", "title", "runs", "updated"],
+        )
+
+    def delete_report(self, report_id: str) -> bool:
+        """Remove a report draft (never its runs). Returns True if it was there."""
+        with self._connection() as conn, self._transaction(conn, write=True):
+            return conn.execute("DELETE FROM reports WHERE id = ?", (report_id,)).rowcount > 0
 
     # -- cells ---------------------------------------------------------------------
 
@@ -765,7 +862,12 @@ class ResultStore:
         )
 
     def list_runs(
-        self, kind: str | None = None, limit: int = 200, *, status: str | None = None
+        self,
+        kind: str | None = None,
+        limit: int = 200,
+        *,
+        status: str | None = None,
+        with_spec: bool = False,
     ) -> pd.DataFrame:
         """The newest stored runs, one row each, newest first.
 
@@ -777,6 +879,7 @@ class ResultStore:
             kind: only runs of this kind.
             limit: at most this many rows.
             status: only runs with this status.
+            with_spec: add a ``spec`` column (the run's spec as a dict) after ``dataset``.
         """
         clauses, params = [], []
         if kind is not None:
@@ -788,7 +891,7 @@ class ResultStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
             "SELECT key, kind, status, created, finished, seconds, seed, label, error,"
-            " json_extract(spec_json, '$.dataset'), metrics_json"
+            " json_extract(spec_json, '$.dataset'), spec_json, metrics_json"
             f" FROM runs{where} ORDER BY created DESC, rowid DESC LIMIT ?"
         )
         with self._connection() as conn:
@@ -797,7 +900,9 @@ class ResultStore:
         base.append("dataset")
         records = []
         for row in rows:
-            record = dict(zip(base, row[:-1], strict=True))
+            record = dict(zip(base, row[:-2], strict=True))
+            if with_spec:
+                record["spec"] = json.loads(row[-2])
             for name, value in json.loads(row[-1]).items():
                 if value is None or isinstance(value, bool | int | float | str):
                     record[f"m.{name}"] = value
@@ -809,8 +914,29 @@ class ResultStore:
         frame["seed"] = frame["seed"].astype("Int64")
         for col in ("created", "finished", "seconds"):
             frame[col] = frame[col].astype("float64")
+        if with_spec:
+            base.append("spec")
+            if "spec" not in frame.columns:
+                frame["spec"] = None
         metric_cols = sorted(c for c in frame.columns if c not in base)
         return frame[base + metric_cols]
+
+    def keys_on(self, target: Mapping[str, Any] | None, fingerprint: str) -> list[str]:
+        """Keys of the ``done`` runs whose spec names ``target`` (a target's spec) and the
+        data fingerprint ``fingerprint``, newest first."""
+        wanted = _dumps(target)
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT key, json_extract(spec_json, '$.target') FROM runs WHERE status = 'done'"
+                " AND json_extract(spec_json, '$.fingerprint') = ?"
+                " ORDER BY created DESC, rowid DESC",
+                (fingerprint,),
+            ).fetchall()
+        out = []
+        for key, found in rows:
+            if _dumps(None if found is None else json.loads(found)) == wanted:
+                out.append(key)
+        return out
 
     def load_table(self, key: str, name: str) -> pd.DataFrame:
         """The stored DataFrame ``name`` of run ``key``."""

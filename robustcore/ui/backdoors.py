@@ -12,7 +12,13 @@ from ..experiments.backdoors import SWEEPS, Backdoors, BackdoorsResult
 from ..experiments.base import Target
 from ..experiments.hidden_trigger import EPS_CHOICES, HiddenTriggerBackdoor, HiddenTriggerResult
 from ..viz import image_grid
-from ..viz.backdoors import attack_comparison_figure, backdoor_sweep_figure, hidden_trigger_figure
+from ..viz.backdoors import (
+    INTERPRETATION,
+    attack_comparison_figure,
+    backdoor_sweep_figure,
+    hidden_trigger_figure,
+    trend,
+)
 from . import notes
 from .downloads import download_table
 from .forms import param_values
@@ -22,23 +28,8 @@ from .triggers import (
     downloads,
     gallery,
     percent_table,
-    trend,
     values_select,
 )
-
-INTERPRETATION = {
-    "poison_rate": "A handful of poisoned points is enough: the network learns the trigger "
-    "as a shortcut while clean accuracy barely moves, which is why clean accuracy alone "
-    "cannot reveal a backdoor.",
-    "trigger_size": "A bigger trigger is a stronger, easier-to-learn feature, but also easier "
-    "for a person (or a data check) to spot.",
-    "blend_alpha": "This is the noise level of the poison: a faint noise pattern (small α) is "
-    "hard to see and to detect, yet the network can still learn it; too faint and the "
-    "signal drowns in the image, so the attack needs more poisons or fails.",
-    "noise_std": "Gaussian noise added while training is the defender's noise level: it "
-    "blurs fine trigger patterns, so strong noise can weaken a small trigger, at some cost "
-    "in clean accuracy; a large, high-contrast trigger usually survives it.",
-}
 
 
 def badnets_form(

@@ -28,7 +28,7 @@ from ..errors import RobustcoreError
 from ..experiments.base import Experiment, Target
 from ..experiments.estimate import format_seconds
 from ..runs import get_runner, spec_key
-from . import jobs
+from . import jobs, reports
 from .forms import param_values
 
 E = TypeVar("E", bound=Experiment)
@@ -147,6 +147,10 @@ def show(
     record = jobs.show(slot)
     if record is None:
         return None
+    if get_runner().store.get(record.key) is None:  # deleted from the run history
+        jobs.forget(slot)
+        st.info("The run shown here was deleted from the run history; run it again to see it.")
+        return None
     if not _same_inputs(record, dataset, target):
         on = record.spec.get("target") or {}
         what = on.get("arch") or on.get("fingerprint") or "another model"
@@ -156,4 +160,8 @@ def show(
             "button to compute it for the current ones."
         )
         return None
+    opened = st.session_state.get(reports.OPENED)
+    if opened and opened[0] == slot:
+        st.caption(st.session_state.pop(reports.OPENED)[1])
+    reports.result_actions(record, slot)
     return cls.result(record)

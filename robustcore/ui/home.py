@@ -7,14 +7,10 @@ import streamlit as st
 from ..data import Dataset
 from ..experiments.train import TrainResult
 from ..viz import confusion_matrix_figure, image_grid, training_curves
+from ..viz.home import sample_titles, train_name
 from . import notes
 from .downloads import download_json, download_table, download_zoo_weights
 from .state import ModelRef
-
-
-def _train_name(result: TrainResult) -> str:
-    on = result.training_inputs
-    return "training set" if on == "the training set" else "training set (perturbed, as trained)"
 
 
 def _metrics_row(result: TrainResult, ds: Dataset) -> None:
@@ -83,7 +79,7 @@ def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
         history = result.history()
         if history is not None and len(history):
             st.plotly_chart(
-                training_curves(history, train_name=_train_name(result)),
+                training_curves(history, train_name=train_name(result.training_inputs)),
                 width="stretch",
                 key="home_curves",
             )
@@ -104,12 +100,7 @@ def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
         )
         imgs = result.sample_images()
         if ds.modality == "image" and imgs is not None:
-            titles = [
-                f"{'✓' if t == p else '✗'} true {t} · pred {p} ({c:.0%})"
-                for t, p, c in zip(
-                    samples["true"], samples["predicted"], samples["confidence"], strict=True
-                )
-            ]
+            titles = sample_titles(samples)
             st.plotly_chart(image_grid(imgs, titles, ncols=8), width="stretch", key="home_samples")
         st.dataframe(samples, hide_index=True, width="stretch")
     with tabs[3]:

@@ -21,7 +21,8 @@ from ..runs import Job, JobContext, RunRecord, RunResult, get_runner, spec_key
 
 logger = logging.getLogger(__name__)
 
-_PREFIX = "rc_job."
+PREFIX = "rc_job."
+"""Session-state key prefix of a page slot's job."""
 
 
 def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
@@ -37,7 +38,7 @@ def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = 
     job = runner.submit(experiment, dataset, force=force)
     if not job.done and job.estimate is None:
         job.estimate = seconds
-    st.session_state[_PREFIX + slot] = job
+    st.session_state[PREFIX + slot] = job
     return job
 
 
@@ -63,16 +64,16 @@ def start(
 ) -> Job:
     """Submit a hand-made ``spec`` with ``fn`` (for runs that are not experiments)."""
     job = get_runner().submit_job(spec, fn, force=force)
-    st.session_state[_PREFIX + slot] = job
+    st.session_state[PREFIX + slot] = job
     return job
 
 
 def current(slot: str) -> Job | None:
-    return st.session_state.get(_PREFIX + slot)
+    return st.session_state.get(PREFIX + slot)
 
 
 def forget(slot: str) -> None:
-    st.session_state.pop(_PREFIX + slot, None)
+    st.session_state.pop(PREFIX + slot, None)
 
 
 def remaining_seconds(progress: float, elapsed: float, estimate: float | None) -> float | None:

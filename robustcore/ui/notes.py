@@ -7,19 +7,11 @@ from typing import Any
 import streamlit as st
 
 from ..data import Dataset
+from ..reports.blocks import accuracy_basis as basis_text
 
 
 def accuracy_basis(n: int, dataset: Dataset, *, home: bool = False, container: Any = st) -> None:
     """A caption under a row of accuracies: on how many test images they were measured, so
     that a clean accuracy on a subset is never read as a different model from Home's
-    (``home``: the caption is on Home itself)."""
-    total = dataset.n_test
-    if n >= total:
-        text = f"Accuracies on all {total:,} test images" + ("." if home else " (as on Home).")
-    else:
-        text = (
-            f"Accuracies on {n:,} of the {total:,} test images (a seeded random subset, the "
-            f"same for every model at this seed). Home's clean accuracy uses all {total:,}, so "
-            "the two can differ by sampling noise."
-        )
-    container.caption(text)
+    (``home``: the caption is on Home itself; the text is :func:`basis_text`'s)."""
+    container.caption(basis_text(n, dataset.n_test, home=home))

@@ -13,21 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from ..evaluation.sanity import SanityCheck
-
-
-def headline_flag(failed: list[SanityCheck]) -> str:
-    """The few words a headline number carries when failed sanity checks contradict it
-    (empty when none did). A failed PGD convergence check is named first."""
-    if not failed:
-        return ""
-    others = [c for c in failed if "convergence" not in c.name]
-    if len(others) < len(failed):
-        more = len(others)
-        return "⚠ not converged" + (f" (+{more} failed check{'s' * (more > 1)})" if more else "")
-    if len(failed) == 1:
-        return "⚠ sanity check failed"
-    return f"⚠ {len(failed)} sanity checks failed"
+from ..evaluation.sanity import SanityCheck, headline_flag
 
 
 def flagged(

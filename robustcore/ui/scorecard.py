@@ -7,7 +7,7 @@ import streamlit as st
 from ..data import Dataset
 from ..experiments import Target
 from ..experiments.scorecard import THRESHOLDS, Scorecard, ScorecardResult
-from ..viz.scorecard import VERDICT_COLORS, scorecard_figure
+from ..viz.scorecard import VERDICT_COLORS, scorecard_figure, shown_table, verdicts_caption
 from . import experiment, jobs, notes
 from .downloads import download_run, download_table
 from .forms import param_values
@@ -66,19 +66,11 @@ def scorecard_section(ds: Dataset, target: Target) -> None:
     st.plotly_chart(
         scorecard_figure(table, chance=res.chance), width="stretch", key="home_scorecard_fig"
     )
-    shown = table[["area", "check", "shown", "verdict", "meaning", "page"]].rename(
-        columns={"shown": "result"}
-    )
+    shown = shown_table(table)
     st.dataframe(
         shown.style.map(_verdict_style, subset=["verdict"]), hide_index=True, width="stretch"
     )
-    kept, noise, query, auc = (THRESHOLDS[k] for k in ("kept", "noise", "query", "auc"))
-    st.caption(
-        f"Verdicts: PGD rows good when they keep ≥ {kept[0]:.0%} of the clean accuracy, fair "
-        f"from {kept[1]:.0%}; noise good from {noise[0]:.0%}, fair from {noise[1]:.0%}; SimBA "
-        f"good at ≤ {query[0]:.0%} success, fair to {query[1]:.0%}; membership AUC good at "
-        f"≤ {auc[0]}, fair to {auc[1]}. They are a summary for a reader, not a guarantee."
-    )
+    st.caption(verdicts_caption(THRESHOLDS))
     c = st.columns(2)
     download_table(table, "scorecard.csv", label="Scorecard (CSV)", container=c[0])
     download_run(res, "scorecard_run.json", container=c[1])

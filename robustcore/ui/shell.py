@@ -41,6 +41,11 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
         ),
         ("pages/query_limitation.py", "Query limitation", ":material/speed:"),
     ],
+    "Reports": [
+        ("pages/run_history.py", "Run history", ":material/history:"),
+        ("pages/compare.py", "Compare runs", ":material/compare_arrows:"),
+        ("pages/report.py", "Report", ":material/description:"),
+    ],
 }
 
 

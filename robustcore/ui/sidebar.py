@@ -12,7 +12,13 @@ from ..errors import RobustcoreError
 from ..experiments import Target
 from ..experiments.estimate import format_seconds, in_zoo
 from ..experiments.train import Train
-from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures, default_architecture
+from ..models import (
+    ARCHITECTURES,
+    TrainRecipe,
+    compatible_architectures,
+    default_architecture,
+    lookup,
+)
 from ..models.onnx_upload import load_onnx
 from ..models.training import METHOD_TITLES, METHODS, OPTIONAL_FIELDS
 from ..models.zoo import load_user_weights
@@ -246,6 +252,45 @@ def use_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
     st.session_state[_GEN] = st.session_state.get(_GEN, 0) + 1
     start_model(ds, arch, recipe)
     st.rerun()
+
+
+def switch_to_zoo_model(dataset: str, arch: str, recipe: dict) -> None:
+    """Make ``arch`` trained by ``recipe`` on ``dataset`` the current model, with the
+    sidebar's controls set to match (opening a stored run from the run history). A model
+    the store has a run of becomes current at once; otherwise it is trained or loaded from
+    the zoo and becomes current when done."""
+    rec = TrainRecipe.from_dict(recipe)
+    _keep("dataset", dataset)
+    _keep("source", "zoo")
+    _keep(f"arch.{dataset}", arch)
+    _keep("recipe", rec.to_dict())
+    _keep("method", rec.method)
+    old = (_wk("rc_recipe"), _wk("rc_arch"), _wk("rc_source"))
+    for k in list(st.session_state):
+        if isinstance(k, str) and (k.startswith(old) or k == "rc_dataset_choice"):
+            del st.session_state[k]
+    st.session_state[_GEN] = st.session_state.get(_GEN, 0) + 1
+    ds = state.dataset_by_name(dataset)
+    target = Target.zoo(arch, rec)
+    record = get_runner().store.get(spec_key(Train().on(target).spec(ds)))
+    zoo_key = Train.result(record).zoo_key if record is not None else None
+    if record is not None and zoo_key and lookup(zoo_key) is not None:
+        state.set_model(
+            state.ModelRef(
+                source="zoo",
+                dataset=ds.name,
+                label=record.label or "",
+                run_key=record.key,
+                zoo_key=zoo_key,
+                arch=arch,
+                recipe=rec.to_dict(),
+                data_fingerprint=record.spec.get("fingerprint"),
+            )
+        )
+        st.session_state.pop("rc_pending", None)
+        jobs.forget("model")
+    else:
+        start_model(ds, arch, rec)
 
 
 def _upload_controls(ds: Dataset, source: str) -> None:

@@ -18,6 +18,7 @@ from ..errors import RobustcoreError, ValidationError
 from ..experiments.base import Experiment, ExperimentResult, Target
 from ..models import ARCHITECTURES, compatible_architectures
 from ..viz import image_grid
+from ..viz.backdoors import gallery_titles
 from ..viz.figures import NARROW_PX
 from . import experiment
 from .downloads import download_json, download_table
@@ -201,22 +202,7 @@ def gallery(
     """Images with "true → predicted (confidence)" titles, or the table for tabular data."""
     st.caption(caption)
     if ds.modality == "image" and images is not None:
-        titles = [
-            f"true {t} → pred {p} ({c:.0%})"
-            for t, p, c in zip(table["true"], table["predicted"], table["confidence"], strict=True)
-        ]
+        titles = gallery_titles(table)
         st.plotly_chart(image_grid(images, titles, ncols=8), width="stretch", key=key)
     else:
         st.dataframe(table, hide_index=True)
-
-
-def trend(table: pd.DataFrame, x: str, x_label: str, *, pct: bool = False) -> str:
-    """One sentence: how attack success and clean accuracy move from the first to the last
-    swept value."""
-    first, last = table.iloc[0], table.iloc[-1]
-    a, b = (f"{first[x]:.1%}", f"{last[x]:.1%}") if pct else (f"{first[x]:g}", f"{last[x]:g}")
-    return (
-        f"From {x_label} {a} to {b}, attack success goes from "
-        f"{first['attack_success']:.0%} to {last['attack_success']:.0%} and clean accuracy "
-        f"from {first['clean_accuracy']:.1%} to {last['clean_accuracy']:.1%}."
-    )

@@ -12,7 +12,14 @@ from ..experiments.whitebox import ATTACKS, CW, WORST_CASE, WhiteBox, WhiteBoxRe
 from ..models import compatible_architectures
 from ..viz import accuracy_vs_eps
 from ..viz.figures import adversarial_gallery
-from ..viz.whitebox import norm_histogram, success_vs_budget
+from ..viz.whitebox import (
+    NORM_TITLES,
+    gallery_default,
+    norm_default,
+    norm_histogram,
+    success_vs_budget,
+    sweep_curves,
+)
 from . import experiment, jobs, notes
 from .downloads import download_json, download_table
 from .forms import param_values
@@ -23,7 +30,6 @@ UNDEFENDED = "undefended"
 UNDEFENDED_TITLE = "the undefended model (same recipe, standard training)"
 SLOTS = ("wb.a", "wb.b")
 WHAT_IF = " · what-if"
-NORM_TITLES = {"linf": "L∞", "l2": "L2"}
 
 
 def _grid_text(grid: tuple[float, ...]) -> str:
@@ -166,14 +172,6 @@ def start(ds: Dataset, runs: tuple[WhiteBox, WhiteBox | None]) -> None:
         experiment.start(SLOTS[1], b, ds)
 
 
-def _curves(runs: list[tuple[str, WhiteBoxResult]]) -> dict[str, pd.DataFrame]:
-    curves = {}
-    for suffix, res in runs:
-        for attack, grp in res.curves(worst_case=not suffix).items():
-            curves[f"{attack}{suffix}"] = grp
-    return curves
-
-
 def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> None:
     """Everything the page shows once the run (and its what-if) finished."""
     suffix = f"{WHAT_IF} ({st.session_state.get('wb_what_if', '')})" if res_b else ""
@@ -224,12 +222,10 @@ def results(ds: Dataset, res: WhiteBoxResult, res_b: WhiteBoxResult | None) -> N
                         delta_color="off",
                     ),
                 )
-    sweep_curves = _curves(runs)
-    if sweep_curves:
+    curves = sweep_curves(runs)
+    if curves:
         st.plotly_chart(
-            accuracy_vs_eps(
-                sweep_curves, chance=res.chance, x_title=f"ε ({NORM_TITLES[res.norm]})"
-            ),
+            accuracy_vs_eps(curves, chance=res.chance, x_title=f"ε ({NORM_TITLES[res.norm]})"),
             width="stretch",
             key="wb_curve",
         )
@@ -253,13 +249,10 @@ def _gallery(ds: Dataset, res: WhiteBoxResult) -> None:
     if not options:
         st.info("No gallery for this run.")
         return
-    # Default: the largest ε of the last swept attack (PGD when it ran).
-    swept = [i for i, o in enumerate(options) if o[1] is not None]
-    default = swept[-1] if swept else 0
     attack, eps = st.selectbox(
         "Show",
         options,
-        index=default,
+        index=gallery_default(options),
         format_func=lambda o: o[0] if o[1] is None else f"{o[0]} at ε={o[1]:g}",
         key="wb_gallery_pick",
     )
@@ -278,9 +271,7 @@ def _norms(res: WhiteBoxResult) -> None:
     eps_values = res.norm_eps_values()
     eps = None
     if eps_values:
-        eps = st.select_slider(
-            "ε", eps_values, value=eps_values[len(eps_values) // 2], key="wb_norm_eps"
-        )
+        eps = st.select_slider("ε", eps_values, value=norm_default(eps_values), key="wb_norm_eps")
     groups = res.successful_l2(eps)
     if not groups:
         st.info("No perturbations to show.")

@@ -128,3 +128,39 @@ def attack_comparison_figure(
     _percent_axis(fig)
     fig.update_yaxes(range=[0, 1.12])
     return fig
+
+
+INTERPRETATION = {
+    "poison_rate": "A handful of poisoned points is enough: the network learns the trigger "
+    "as a shortcut while clean accuracy barely moves, which is why clean accuracy alone "
+    "cannot reveal a backdoor.",
+    "trigger_size": "A bigger trigger is a stronger, easier-to-learn feature, but also easier "
+    "for a person (or a data check) to spot.",
+    "blend_alpha": "This is the noise level of the poison: a faint noise pattern (small α) is "
+    "hard to see and to detect, yet the network can still learn it; too faint and the "
+    "signal drowns in the image, so the attack needs more poisons or fails.",
+    "noise_std": "Gaussian noise added while training is the defender's noise level: it "
+    "blurs fine trigger patterns, so strong noise can weaken a small trigger, at some cost "
+    "in clean accuracy; a large, high-contrast trigger usually survives it.",
+}
+"""What each BadNets sweep shows, in one or two sentences (the page and the report say it)."""
+
+
+def trend(table: pd.DataFrame, x: str, x_label: str, *, pct: bool = False) -> str:
+    """One sentence: how attack success and clean accuracy move from the first to the last
+    swept value."""
+    first, last = table.iloc[0], table.iloc[-1]
+    a, b = (f"{first[x]:.1%}", f"{last[x]:.1%}") if pct else (f"{first[x]:g}", f"{last[x]:g}")
+    return (
+        f"From {x_label} {a} to {b}, attack success goes from "
+        f"{first['attack_success']:.0%} to {last['attack_success']:.0%} and clean accuracy "
+        f"from {first['clean_accuracy']:.1%} to {last['clean_accuracy']:.1%}."
+    )
+
+
+def gallery_titles(table: pd.DataFrame) -> list[str]:
+    """Captions of a backdoor gallery: "true t → pred p (confidence)" per image."""
+    return [
+        f"true {t} → pred {p} ({c:.0%})"
+        for t, p, c in zip(table["true"], table["predicted"], table["confidence"], strict=True)
+    ]

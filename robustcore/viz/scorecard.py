@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import plotly.graph_objects as go
 
 VERDICT_COLORS = {"good": "#2ca02c", "fair": "#ff7f0e", "poor": "#d62728"}
+
+
+def shown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard table as the page shows it: area, check, result (the formatted
+    value), verdict, meaning and the page that goes deeper."""
+    return table[["area", "check", "shown", "verdict", "meaning", "page"]].rename(
+        columns={"shown": "result"}
+    )
+
+
+def verdicts_caption(thresholds: Mapping[str, tuple[float, float]]) -> str:
+    """Where each row turns from good to fair to poor, in a sentence per kind of row
+    (``thresholds``: :data:`robustcore.experiments.scorecard.THRESHOLDS`)."""
+    kept, noise, query, auc = (thresholds[k] for k in ("kept", "noise", "query", "auc"))
+    return (
+        f"Verdicts: PGD rows good when they keep ≥ {kept[0]:.0%} of the clean accuracy, fair "
+        f"from {kept[1]:.0%}; noise good from {noise[0]:.0%}, fair from {noise[1]:.0%}; SimBA "
+        f"good at ≤ {query[0]:.0%} success, fair to {query[1]:.0%}; membership AUC good at "
+        f"≤ {auc[0]}, fair to {auc[1]}. They are a summary for a reader, not a guarantee."
+    )
 
 
 def scorecard_figure(table: pd.DataFrame, *, chance: float) -> go.Figure:

@@ -8,6 +8,7 @@ ordered from most to least attacker knowledge).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,6 +176,109 @@ def threat_figure(
     fig.update_xaxes(type="log", dtick=1, range=[min(lo, 0.0) - 0.1, hi + 0.6], row=1, col=2)
     fig.update_xaxes(title_text="s", ticksuffix="", row=1, col=3)
     return fig
+
+
+def _fmt(v: float) -> str:
+    return "—" if pd.isna(v) else f"{v:.0%}"
+
+
+def explanations(res: Any) -> list[tuple[str, str]]:
+    """One (title, Markdown) pair per threat model: what the attacker has, what it costs
+    and what this run's result means (``res``: a ``ThreatModelsResult``)."""
+    table = res.threats()
+    eps = res.eps
+    by = {t: df for t, df in table.groupby("threat_model", sort=False)}
+    out: list[tuple[str, str]] = []
+    if "white-box" in by:
+        r = by["white-box"].iloc[0]
+        out.append(
+            (
+                f"White-box · {_fmt(r['success_rate'])} fooled",
+                f"**Has** the model itself: architecture, weights and gradients. **Costs** "
+                f"{r['attack']}, i.e. gradient steps on the model ({r['seconds']:.2f} s), "
+                f"no queries. **Means**: the worst case at L∞ ε = {eps:g}; the model is at least "
+                f"this fragile, and no weaker attacker should do better (if one does, the "
+                "white-box attack is not converged).",
+            )
+        )
+    if "gray-box" in by:
+        r = by["gray-box"].iloc[0]
+        out.append(
+            (
+                f"Gray-box · {_fmt(r['success_rate'])} fooled",
+                f"**Has** the training data, not the model. It trains a "
+                f"{res.surrogate_arch} of its own "
+                f"({res.gray_surrogate_accuracy:.0%} test accuracy, "
+                f"{r['setup_seconds']:.1f} s once), attacks that with the same PGD and ε, "
+                f"and sends each result once ({r['queries_per_image']:.0f} query per image). "
+                "**Means**: how many of the white-box adversarial directions are shared by "
+                "two models trained on the same task (Papernot et al. 2016; Tramèr et al. "
+                "2017). Hiding the weights alone does not protect the model.",
+            )
+        )
+    if "black-box" in by:
+        lines = []
+        for _, r in by["black-box"].iterrows():
+            lines.append(
+                f"{r['attack']}: {_fmt(r['success_within_eps'])} within L∞ ε = {eps:g} "
+                f"({_fmt(r['success_rate'])} with any size: mean L∞ "
+                f"{r['mean_linf']:.2f}, mean L2 {r['mean_l2']:.2f}), "
+                f"{r['queries_per_image']:,.0f} queries per image on average, "
+                f"{r['seconds']:.1f} s"
+            )
+        best = by["black-box"]["success_within_eps"].max()
+        any_size = by["black-box"]["success_rate"].max()
+        out.append(
+            (
+                f"Black-box (scores) · up to {_fmt(best)} fooled within ε "
+                f"({_fmt(any_size)} with any size)",
+                "**Has** only the prediction API's class probabilities. It probes the "
+                "model with slightly changed inputs and keeps the changes that lower the "
+                "probability of the true class (SimBA, Guo et al. 2019) or estimates the "
+                "gradient coordinate by coordinate from pairs of queries (ZOO, Chen et al. "
+                f"2017), at most {res.query_budget:,} queries per image. **Costs** "
+                "many queries. " + "; ".join(lines) + ". **Means**: SimBA-DCT and ZOO are "
+                "not confined to the L∞ ε-ball (SimBA-DCT adds steps of length ε along "
+                "cosine patterns, which add up on some pixels; ZOO minimises an L2 "
+                "penalty), so only their *within ε* rate compares with the other rows; the "
+                "other number shows what query access buys without that limit. SimBA-pixel "
+                "(an option) moves a pixel by ε at most once per pass over the pixels, so "
+                "until it starts a second pass it stays inside the ball. A query budget or "
+                "a detector of similar queries (the Query limitation page) targets this "
+                "attacker.",
+            )
+        )
+    if "label-only" in by:
+        r = by["label-only"].iloc[0]
+        out.append(
+            (
+                f"Label-only · {_fmt(r['success_rate'])} fooled",
+                f"**Has** only the API's top-1 labels. It sends {r['setup_queries']:,} "
+                f"training images, trains a {res.surrogate_arch} on the labels that "
+                f"come back ({res.label_fidelity:.0%} agreement with the model on the "
+                "test set) and transfers PGD from it (Papernot et al. 2017). **Costs** those "
+                f"queries plus one per image ({r['queries_per_image']:,.1f} per image in "
+                "all). **Means**: even a service that returns nothing but labels can be "
+                "attacked; the result is usually a little below the gray-box one because "
+                "the surrogate learned from fewer, model-given labels.",
+            )
+        )
+    return out
+
+
+def whitebox_verdict(res: Any) -> tuple[bool, str]:
+    """Carlini et al.'s check of the page: did white-box PGD fool at least as many images
+    as every attacker who knows less, within the same ε? (passed, the sentence saying so;
+    ``res``: a ``ThreatModelsResult``)."""
+    if res.whitebox_beats_all:
+        return True, (
+            "White-box PGD fools at least as many images as every attacker who knows less, "
+            "at the same ε, as an honest evaluation must show (Carlini et al. 2019)."
+        )
+    return False, (
+        f"{', '.join(res.beats_whitebox)} beat white-box PGD within the same ε: the "
+        "white-box attack is not converged (raise PGD steps) or the gradients are masked."
+    )
 
 
 GALLERY_TITLES = {

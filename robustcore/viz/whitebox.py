@@ -4,13 +4,40 @@ shared figures in :mod:`robustcore.viz.figures`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from .figures import PALETTE
+
+NORM_TITLES = {"linf": "L∞", "l2": "L2"}
+
+
+def sweep_curves(runs: Iterable[tuple[str, Any]]) -> dict[str, pd.DataFrame]:
+    """The accuracy-against-ε curves of one run and its what-ifs, by legend name.
+
+    ``runs``: (legend suffix, ``WhiteBoxResult``) pairs, the first run with suffix "";
+    the per-sample worst case is drawn for that first run only."""
+    curves = {}
+    for suffix, res in runs:
+        for attack, grp in res.curves(worst_case=not suffix).items():
+            curves[f"{attack}{suffix}"] = grp
+    return curves
+
+
+def gallery_default(options: Sequence[tuple[str, float | None]]) -> int:
+    """The gallery shown first among ``WhiteBoxResult.gallery_options()``: the largest ε of
+    the last swept attack (PGD when it ran), else the first option (C&W)."""
+    swept = [i for i, o in enumerate(options) if o[1] is not None]
+    return swept[-1] if swept else 0
+
+
+def norm_default(eps_values: Sequence[float]) -> float | None:
+    """The ε whose perturbation norms are shown first: the middle of the kept ones."""
+    return eps_values[len(eps_values) // 2] if eps_values else None
 
 
 def success_vs_budget(

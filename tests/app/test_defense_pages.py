@@ -4,6 +4,7 @@ distillation pages (small settings on a fast MLP so that the tests stay short)."
 from __future__ import annotations
 
 from helpers.apptest import new_app, run_until
+from helpers.report_check import check_section
 
 
 def _with_model(arch: str = "mlp", method: str | None = None, **fields):
@@ -66,6 +67,8 @@ def test_adversarial_training_page_beats_the_undefended_model_and_makes_it_curre
     # MLP, 3 epochs FGSM-RS at ε = 0.1 vs standard, PGD-10 (2 restarts) on 100 images:
     # 0.42-0.43 above over seeds 0-2 (bench/threshold_spread.py --only defenses).
     assert at_eps["defended"] > at_eps["undefended"] + 0.1, at_eps
+    # Its report section (run history, compare, reports) draws the same charts.
+    check_section(at.session_state["rc_job.adv_training"].result, {"training", "eps"}, {"PGD"})
     at.button(key="at_use").click()
     run_until(at, lambda a: any("FGSM-RS" in s.value for s in a.sidebar.success), timeout=120)
     assert not at.exception
@@ -107,3 +110,7 @@ def test_distillation_page_shows_masking_and_the_adaptive_attack():
     # 0.69-0.79 from T = 1 to T = 100; the adaptive attack's is 1.000; a check warns.
     assert naive[100.0] < naive[1.0] - 0.3, naive
     assert adaptive["success_rate"][100.0] > 0.9
+    section = check_section(
+        at.session_state["rc_job.distillation"].result, {"success", "gradients"}, {"PGD"}
+    )
+    assert section.warnings  # the failed sanity check travels into reports

@@ -41,6 +41,7 @@ SERVER_STOP_TIMEOUT_S = 10.0
 # The running server's (stdout, stderr) log files and process, for failure reports.
 _SERVER_LOGS: list[Path] = []
 _SERVER_PROC: list[subprocess.Popen] = []
+_SERVER_HOME: list[Path] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -92,6 +93,7 @@ def _healthy(url: str) -> bool:
 def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``streamlit run app.py`` on a free port; yield its base URL."""
     home = Path(tempfile.mkdtemp(prefix="robustcore-e2e-home-"))
+    _SERVER_HOME[:] = [home]
     logs = tmp_path_factory.mktemp("streamlit-server")
     out_path, err_path = logs / "stdout.log", logs / "stderr.log"
     port = _free_port()
@@ -160,6 +162,12 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _SERVER_LOGS.clear()
         _SERVER_PROC.clear()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_home(streamlit_server: str) -> Path:
+    """The running server's ROBUSTCORE_HOME (its result store and zoo)."""
+    return _SERVER_HOME[0]
 
 
 def _fail_if_server_died() -> None:

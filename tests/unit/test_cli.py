@@ -316,8 +316,8 @@ def test_an_onnx_model_of_your_own_is_evaluated_from_the_command_line(cli_home, 
 
 
 def test_every_experiment_names_its_headline_and_runs_shows_it():
-    from robustcore.cli import _headline
     from robustcore.experiments import EXPERIMENTS, load_all
+    from robustcore.reports.history import headline as _headline
 
     load_all()
     assert all(cls.headline for cls in EXPERIMENTS.values()), [

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from helpers.report_check import check_section
 
 from robustcore.attacks.extraction import (
     ModelStealing,
@@ -197,6 +198,7 @@ def test_extraction_experiment_skips_budgets_beyond_a_pool_and_is_served_from_th
         record = job.wait(300).result
         assert job.state == "done", job.error
         result = ModelExtraction.result(record)
+        check_section(record, {"curves"}, {"Model extraction"})
         assert result.skipped_budgets() == {"other_dataset": [2000]}
         curve = result.curve()
         assert len(curve) == 3 and result.n_students == 3 and result.max_budget == 2000

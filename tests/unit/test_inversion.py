@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.report_check import check_section
 
 from robustcore.attacks.inference.inversion import (
     MIFace,
@@ -148,6 +149,7 @@ def test_inversion_experiment_stores_reconstructions_and_is_served_again(mnist5k
         record = job.wait(120).result
         assert job.state == "done", job.error
         result = ModelInversion.result(record)
+        check_section(record, {"reconstructions", "descent"}, {"Model inversion"})
         assert result.reconstructions().shape == (10, 1, 28, 28)
         assert result.class_means().shape == (10, 1, 28, 28)
         saved = np.load(io.BytesIO(result.reconstructions_npy()), allow_pickle=False)

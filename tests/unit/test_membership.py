@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.report_check import check_section
 
 from robustcore.attacks.inference import (
     ATTACKS,
@@ -316,6 +317,7 @@ def test_membership_experiment_is_the_engine_run_on_its_target(
         record = job.wait(300).result
         assert job.state == "done", job.error
         result = MembershipInferenceExperiment.result(record)
+        check_section(record, {"roc_log", "roc", "scores"}, {"Membership inference"})
         # Shadow models copy the target's architecture and recipe: the same numbers as the
         # engine called with them, and the same shadow models (from the zoo).
         pd.testing.assert_frame_equal(
@@ -355,6 +357,7 @@ def test_overfitting_sweep_experiment_trains_one_target_per_value(mnist5k, tmp_p
         record = job.wait(300).result
         assert job.state == "done", job.error
         result = OverfittingSweep.result(record)
+        check_section(record, {"sweep"}, {"Membership inference"})
         direct = overfitting_sweep("mlp", mnist5k, OVERFIT, "epochs", [1, 30], max_per_side=300)
         pd.testing.assert_frame_equal(result.sweep(), direct, check_dtype=False)
         assert result.knob == "epochs" and result.knob_title == "Epochs"

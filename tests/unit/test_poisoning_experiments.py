@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers.report_check import check_section
 
 from robustcore.attacks.poisoning import LabelFlip
 from robustcore.cli import main
@@ -30,9 +31,19 @@ MLP15 = Target.zoo("mlp", TrainRecipe(epochs=15))
 NAMES = ("backdoors", "hidden_trigger", "label_flipping", "poisoning_sanitization")
 
 
+SECTION_CHARTS = {
+    "backdoors": ({"sweep"}, {"BadNets"}),
+    "hidden_trigger": ({"sweep"}, {"Hidden trigger"}),
+    "label_flipping": ({"sweep", "cm_lowest", "cm_highest"}, {"Label flipping"}),
+    "poisoning_sanitization": ({"before_after"}, {"BadNets"}),
+}
+
+
 def _run(exp, ds):
     job = get_runner().submit(exp, ds).wait()
     assert job.state == "done", job.error
+    charts, tried = SECTION_CHARTS[job.result.kind]
+    check_section(job.result, charts, tried)  # its report section, from the same run
     return type(exp).result(job.result)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.report_check import check_section
 
 from robustcore.attacks.inference import MembershipInference
 from robustcore.defenses.ensemble import (
@@ -282,6 +283,7 @@ def test_postprocessing_experiment_compares_the_chosen_defenses(overfit, mnist5k
         record = job.wait(600).result
         assert job.state == "done", job.error
         result = Postprocessing.result(record)
+        check_section(record, {"effects"}, {"Membership inference"})
         summary = result.summary_table()
         keys = ["none", "rounding", "label_only", "ensemble_average", "ensemble_reject"]
         assert list(summary["key"]) == keys

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from helpers.report_check import check_section
 
 from robustcore.attacks.evasion import QueryModel, SimBA
 from robustcore.attacks.evasion.adaptive import AccountRotation, AdaptiveAttacker, BlindedQueryModel
@@ -272,6 +273,7 @@ def test_experiment_result_reads_back_through_the_runner(tiny_cnn, mnist5k):
     job.wait()
     assert job.state == "done", job.error
     res = QueryLimitation.result(job.result)
+    check_section(job.result, {"budget", "delay", "accounts", "benign"})
     assert res.attacks == ["ZOO"] and res.budget == 150 and res.k == 10 and res.n == 4
     (row,) = res.attack_summaries()
     assert row.attack == "ZOO" and row.success_before_detection <= row.success_no_defense
