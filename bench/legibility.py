@@ -67,7 +67,17 @@ def nav_pages() -> list[tuple[str, str]]:
     """(slug, title) of every page of the app's navigation, in its order."""
     from robustcore.ui.shell import PAGES
 
-    return [(Path(path).stem, title) for pages in PAGES.values() for path, title, _ in pages]
+    return [
+        (Path(path).stem, title)
+        for pages in PAGES.values()
+        for path, title, _ in pages
+        if path not in CHOSEN_RUNS_ONLY
+    ]
+
+
+CHOSEN_RUNS_ONLY = ("pages/compare.py", "pages/report.py")
+"""Pages that draw charts only for runs a person chose (no default result to wait for);
+``tests/e2e/test_report_e2e.py`` checks the comparison's overlaid charts instead."""
 
 
 def compute_defaults() -> list:

@@ -99,8 +99,11 @@ def main() -> None:
                 f"| {fmt.upper()} | {best:.2f} | {median:.2f} | {size / 1e6:.2f} | "
                 f"{', '.join(target) or '–'} | {met} |"
             )
+        from plotly.offline import get_plotlyjs
+
+        print(f"\nplotly.js, inlined once in the HTML: {len(get_plotlyjs()) / 1e6:.2f} MB")
         load_after = os.getloadavg()
-        print(f"\nload average after: {' '.join(f'{x:.2f}' for x in load_after)}")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in load_after)}")
         if failed:
             sys.exit(1)
     finally:

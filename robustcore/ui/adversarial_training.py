@@ -17,7 +17,7 @@ from ..experiments.adversarial_training import (
 )
 from ..models import TrainRecipe
 from ..models.training import ADVERSARIAL, METHOD_TITLES
-from ..viz import accuracy_vs_eps
+from ..reports.sections.adversarial_training import eps_figure
 from ..viz.adversarial_training import robust_training_curves
 from ..viz.whitebox import success_vs_budget
 from . import experiment, notes
@@ -114,17 +114,7 @@ def show_results(ds: Dataset, res: AdversarialTrainingResult) -> None:
     if res.watchdog:
         st.warning(f"**Watchdog** — {res.watchdog}")
     st.plotly_chart(robust_training_curves(res.history()), width="stretch", key="at_curves")
-    st.plotly_chart(
-        accuracy_vs_eps(
-            res.curves(),
-            chance=res.chance,
-            title=f"PGD-{res.spec['params']['pgd']['steps']} accuracy against ε, defended vs "
-            "undefended",
-            x_title="ε (L∞)",
-        ),
-        width="stretch",
-        key="at_eps",
-    )
+    st.plotly_chart(eps_figure(res), width="stretch", key="at_eps")
     if res.has_cw:
         st.plotly_chart(
             success_vs_budget(res.cw_curves(), title="C&W: inputs fooled within an L2 budget"),

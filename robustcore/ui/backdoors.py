@@ -11,11 +11,11 @@ from ..data import Dataset
 from ..experiments.backdoors import SWEEPS, Backdoors, BackdoorsResult
 from ..experiments.base import Target
 from ..experiments.hidden_trigger import EPS_CHOICES, HiddenTriggerBackdoor, HiddenTriggerResult
+from ..reports.sections.backdoors import sweep_figure
 from ..viz import image_grid
 from ..viz.backdoors import (
     INTERPRETATION,
     attack_comparison_figure,
-    backdoor_sweep_figure,
     hidden_trigger_figure,
     trend,
 )
@@ -133,18 +133,7 @@ def show_backdoor(res: BackdoorsResult, ds: Dataset) -> None:
     cols[3].metric("Poisoned training points", f"{res.n_poison:,}")
     notes.accuracy_basis(ds.n_test, ds)
     table = res.sweep()
-    st.plotly_chart(
-        backdoor_sweep_figure(
-            table,
-            res.sweep_axis,
-            x_title=label,
-            clean_accuracy=res.clean_model_accuracy,
-            percent_x=res.percent_axis,
-            title=f"BadNets: clean accuracy and attack success against {label.lower()}",
-        ),
-        width="stretch",
-        key="bd_chart",
-    )
+    st.plotly_chart(sweep_figure(res), width="stretch", key="bd_chart")
     sentence = trend(table, res.sweep_axis, label.lower(), pct=res.percent_axis)
     st.markdown(f"{sentence} {INTERPRETATION[res.sweep_axis]}")
     images, rows = res.gallery()

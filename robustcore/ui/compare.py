@@ -79,7 +79,7 @@ def page() -> None:
     same_kind = len({s.kind for s in sections}) == 1
     if st.button("Add these runs to the report", key="cmp_add", icon=":material/note_add:"):
         n = reports.add_to_report(keys)
-        st.toast(f"{n} run{'s' * (n != 1)} added to the report.")
+        st.success(f"{n} run{'s' * (n != 1)} added to the report ({len(keys) - n} already in it).")
     if not compare.same_model(sections):
         st.warning(
             "These runs were computed on different models or data: a difference between "

@@ -22,6 +22,7 @@ from ..experiments.overfitting_sweep import (
     OverfittingSweepResult,
 )
 from ..models import TrainRecipe
+from ..reports.sections.membership_inference import setup_text
 from ..viz.membership_inference import overfitting_figure, roc_figure, score_histogram
 from . import experiment
 from .downloads import download_json, download_table
@@ -89,25 +90,7 @@ def show_results(result: MembershipInferenceResult) -> None:
         help="The target's accuracy on the member and non-member candidates: the "
         "generalisation gap that membership inference feeds on.",
     )
-    allowed = fpr_resolution(n, 0.001)
-    shadows = result.shadows()
-    st.caption(
-        f"Target: {result.target_description}. {n:,} members (training examples) and {n:,} "
-        f"non-members (test examples), drawn with seed {result.seed}. "
-        + (
-            "At 0.1% FPR no false positive at all is allowed with this many non-members, "
-            "so that column is the share of members found before the first non-member. "
-            if allowed == 0
-            else f"0.1% FPR = {allowed} false positive(s). "
-        )
-        + (
-            f"{shadows['count']} shadow models of {shadows['train_size']:,} examples each "
-            f"(held-out accuracy {shadows['heldout_accuracy']:.1%}; "
-            f"{shadows['trained']} trained now)."
-            if shadows is not None
-            else ""
-        )
-    )
+    st.caption(setup_text(result))
     curves = result.roc_curves()
     left, right = st.columns(2)
     left.plotly_chart(

@@ -10,7 +10,8 @@ from ..attacks.inference.inversion import MIFace
 from ..data import Dataset
 from ..experiments import Target
 from ..experiments.model_inversion import ModelInversion, ModelInversionResult
-from ..viz.model_inversion import inversion_grid, inversion_profile, inversion_progress
+from ..reports.sections.model_inversion import reconstructions_figure
+from ..viz.model_inversion import inversion_progress
 from . import experiment
 from .downloads import download_bytes, download_json, download_table
 from .forms import param_values
@@ -70,17 +71,7 @@ def show_results(ds: Dataset, result: ModelInversionResult) -> None:
     )
     tabs = st.tabs(["Reconstructions", "Descent", "Per class & downloads"])
     with tabs[0]:
-        recon, means = result.reconstructions(), result.class_means()
-        if result.modality == "image":
-            fig = inversion_grid(
-                recon,
-                means,
-                names,
-                confidence=table["confidence"].tolist(),
-                correlation=table["correlation_with_class_mean"].tolist(),
-            )
-        else:
-            fig = inversion_profile(recon, means, names)
+        fig = reconstructions_figure(result, names)
         st.plotly_chart(fig, width="stretch", key="inv_grid")
     with tabs[1]:
         st.plotly_chart(inversion_progress(result.history()), width="stretch", key="inv_hist")

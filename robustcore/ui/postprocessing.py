@@ -15,6 +15,7 @@ from ..defenses.ensemble import Ensemble
 from ..defenses.postprocess import DEFENSES
 from ..experiments import Target
 from ..experiments.postprocessing import OUTPUT_DEFENSES, Postprocessing, PostprocessingResult
+from ..reports.sections.postprocessing import setup_text
 from ..viz.postprocessing import defense_effects_figure
 from . import experiment
 from .downloads import download_json, download_table
@@ -108,26 +109,7 @@ def show_results(result: PostprocessingResult) -> None:
             "extraction_accuracy": number("stolen: accuracy", format="percent"),
         },
     )
-    n = result.per_side
-    parts = [
-        f"Target: {result.target_description} (undefended accuracy "
-        f"{result.undefended_accuracy:.1%} on the whole test split).",
-        f"Membership: {n:,} members vs {n:,} non-members; each row shows the strongest of the "
-        "attacks, run by an attacker who applies the same postprocessing to shadow models.",
-    ]
-    shadows = result.shadows()
-    if shadows is not None:
-        parts.append(f"{shadows['count']} shadow models ({shadows['trained']} trained now).")
-    ensemble = result.ensemble()
-    if ensemble is not None:
-        accs = ", ".join(f"{a:.1%}" for a in ensemble["member_accuracy"])
-        parts.append(f"Ensemble members: {', '.join(ensemble['archs'])} (accuracy {accs}).")
-    if result.has_extraction:
-        parts.append(
-            "Extraction: a copycat trained on the defended API's answers; fidelity = agreement "
-            "with the undefended service (for ensembles: the averaging ensemble)."
-        )
-    st.caption(" ".join(parts))
+    st.caption(setup_text(result))
     per_attack = result.per_attack()
     with st.expander("Every attack against every defense"):
         st.dataframe(per_attack, hide_index=True, width="stretch")

@@ -254,6 +254,22 @@ def use_model(ds: Dataset, arch: str, recipe: TrainRecipe) -> None:
     st.rerun()
 
 
+def _set_zoo_model(ds: Dataset, arch: str, recipe: TrainRecipe, record: Any, zoo_key: str) -> None:
+    """Make the zoo model of a stored Train run the current one."""
+    state.set_model(
+        state.ModelRef(
+            source="zoo",
+            dataset=ds.name,
+            label=record.label or "",
+            run_key=record.key,
+            zoo_key=zoo_key,
+            arch=arch,
+            recipe=recipe.to_dict(),
+            data_fingerprint=record.spec.get("fingerprint"),
+        )
+    )
+
+
 def switch_to_zoo_model(dataset: str, arch: str, recipe: dict) -> None:
     """Make ``arch`` trained by ``recipe`` on ``dataset`` the current model, with the
     sidebar's controls set to match (opening a stored run from the run history). A model
@@ -275,18 +291,7 @@ def switch_to_zoo_model(dataset: str, arch: str, recipe: dict) -> None:
     record = get_runner().store.get(spec_key(Train().on(target).spec(ds)))
     zoo_key = Train.result(record).zoo_key if record is not None else None
     if record is not None and zoo_key and lookup(zoo_key) is not None:
-        state.set_model(
-            state.ModelRef(
-                source="zoo",
-                dataset=ds.name,
-                label=record.label or "",
-                run_key=record.key,
-                zoo_key=zoo_key,
-                arch=arch,
-                recipe=rec.to_dict(),
-                data_fingerprint=record.spec.get("fingerprint"),
-            )
-        )
+        _set_zoo_model(ds, arch, rec, record, zoo_key)
         st.session_state.pop("rc_pending", None)
         jobs.forget("model")
     else:
@@ -385,18 +390,7 @@ def _autoload_default(ds: Dataset) -> None:
     zoo_key = Train.result(record).zoo_key if record is not None else None
     if not zoo_key:
         return
-    state.set_model(
-        state.ModelRef(
-            source="zoo",
-            dataset=ds.name,
-            label=record.label or "",
-            run_key=record.key,
-            zoo_key=zoo_key,
-            arch=arch,
-            recipe=recipe.to_dict(),
-            data_fingerprint=record.spec.get("fingerprint"),
-        )
-    )
+    _set_zoo_model(ds, arch, recipe, record, zoo_key)
 
 
 def model_sidebar() -> None:

@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.legibility import plot_problems
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+PLOTLY = '[data-testid="stPlotlyChart"] .js-plotly-plot'
 MAKE_RUNS = (
     "import sys; sys.path.insert(0, 'tests');"
     "from helpers.report_runs import two_whitebox_runs;"
@@ -63,7 +65,11 @@ def test_report_from_two_runs_opens_offline_and_prints(
         _pick(page, "Runs to compare or report", key[:8])
     heading.click()  # the picker's list closed
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
-    page.get_by_role("button", name="Add to report").click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.get_by_role("heading", name="Compare runs", level=1)).to_be_visible(timeout=60_000)
+    expect(page.locator(PLOTLY).first).to_be_visible(timeout=60_000)
+    assert plot_problems(page) == []  # the overlaid charts hide no legend entry or label
+    page.get_by_role("button", name="Add these runs to the report").click()
     expect(page.get_by_text("2 runs added to the report")).to_be_visible(timeout=30_000)
 
     page.get_by_role("link", name="Report").click()

@@ -22,7 +22,7 @@ from robustcore.reports import build_report, to_html
 from robustcore.reports import document as doc
 from robustcore.reports.blocks import Checks, Metrics
 from robustcore.reports.document import ATTACK_CATALOGUE, run_section
-from robustcore.reports.sections.whitebox import flagged_note
+from robustcore.reports.sections import flagged_note
 from robustcore.runs import get_runner
 
 TARGET = {"epochs": 1, "seed": 0}

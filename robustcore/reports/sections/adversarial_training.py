@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...data import Dataset
 from ...experiments.adversarial_training import (
     DEFENDED,
@@ -13,6 +15,17 @@ from ...viz.adversarial_training import robust_training_curves
 from ...viz.whitebox import success_vs_budget
 from ..blocks import Chart, Metric, Metrics, Table, Text, accuracy_basis, pct
 from . import Part, builder
+
+
+def eps_figure(res: AdversarialTrainingResult) -> Any:
+    """PGD accuracy against ε of the defended and the undefended model."""
+    return accuracy_vs_eps(
+        res.curves(),
+        chance=res.chance,
+        title=f"PGD-{res.spec['params']['pgd']['steps']} accuracy against ε, defended vs "
+        "undefended",
+        x_title="ε (L∞)",
+    )
 
 
 @builder("adversarial_training")
@@ -52,16 +65,7 @@ def adversarial_training(res: AdversarialTrainingResult, dataset: Dataset | None
         blocks.append(Text(f"**Watchdog** — {res.watchdog}"))
     blocks += [
         Chart("training", robust_training_curves(res.history())),
-        Chart(
-            "eps",
-            accuracy_vs_eps(
-                res.curves(),
-                chance=res.chance,
-                title=f"PGD-{res.spec['params']['pgd']['steps']} accuracy against ε, defended "
-                "vs undefended",
-                x_title="ε (L∞)",
-            ),
-        ),
+        Chart("eps", eps_figure(res)),
     ]
     if res.has_cw:
         blocks.append(

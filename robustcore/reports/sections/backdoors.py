@@ -30,6 +30,19 @@ def _basis(dataset: Dataset | None) -> str:
     return accuracy_basis(dataset.n_test, dataset.n_test) if dataset is not None else ""
 
 
+def sweep_figure(res: BackdoorsResult) -> Any:
+    """BadNets' clean accuracy and attack success against the swept setting."""
+    label = res.sweep_label
+    return backdoor_sweep_figure(
+        res.sweep(),
+        res.sweep_axis,
+        x_title=label,
+        clean_accuracy=res.clean_model_accuracy,
+        percent_x=res.percent_axis,
+        title=f"BadNets: clean accuracy and attack success against {label.lower()}",
+    )
+
+
 @builder("backdoors")
 def backdoors(res: BackdoorsResult, dataset: Dataset | None) -> Part:
     label = res.sweep_label
@@ -56,17 +69,7 @@ def backdoors(res: BackdoorsResult, dataset: Dataset | None) -> Part:
             ),
             caption=_basis(dataset),
         ),
-        Chart(
-            "sweep",
-            backdoor_sweep_figure(
-                table,
-                res.sweep_axis,
-                x_title=label,
-                clean_accuracy=res.clean_model_accuracy,
-                percent_x=res.percent_axis,
-                title=f"BadNets: clean accuracy and attack success against {label.lower()}",
-            ),
-        ),
+        Chart("sweep", sweep_figure(res)),
         Text(f"{sentence} {INTERPRETATION[res.sweep_axis]}"),
         _gallery(
             images,

@@ -10,9 +10,8 @@ from ...experiments.train import TrainResult
 from ...viz import confusion_matrix_figure, image_grid, training_curves
 from ...viz.home import TRAINING_SET, sample_titles, train_name
 from ...viz.scorecard import scorecard_figure, shown_table, verdicts_caption
-from ..blocks import Block, Chart, Checks, Metric, Metrics, Table, Text, accuracy_basis, pct
-from . import Part, builder
-from .whitebox import flagged_note
+from ..blocks import Block, Chart, Checks, Metric, Metrics, Table, Text, accuracy_basis, num, pct
+from . import Part, builder, flagged_note
 
 SAMPLES_CAPTION = (
     "Test images: the model's most confident mistakes first (up to half the grid), then "
@@ -45,7 +44,7 @@ def train(res: TrainResult, dataset: Dataset | None) -> Part:
                     f"On {res.training_inputs}, not on clean images.",
                 )
             )
-        items.append(Metric("Training time", f"{res.train_seconds:.1f} s"))
+        items.append(Metric("Training time", f"{num(res.train_seconds, '.1f')} s"))
     else:
         items.append(Metric("Test examples", f"{res.n_test:,}"))
     n_test = dataset.n_test if dataset is not None else res.n_test

@@ -19,14 +19,13 @@ THREAT = (
 )
 
 
-@builder("membership_inference")
-def membership_inference(res: MembershipInferenceResult, dataset: Dataset | None) -> Part:
+def setup_text(res: MembershipInferenceResult) -> str:
+    """The candidates and shadow models the attacks ran on, and what 0.1 % FPR means with
+    that many non-members (under the page's metrics, and the report's)."""
     n = res.per_side
-    best = res.attack_metrics(res.best_low_fpr_attack)
-    loss = res.attack_metrics("loss")
     allowed = fpr_resolution(n, 0.001)
     shadows = res.shadows()
-    caption = (
+    return (
         f"Target: {res.target_description}. {n:,} members (training examples) and {n:,} "
         f"non-members (test examples), drawn with seed {res.seed}. "
         + (
@@ -37,11 +36,20 @@ def membership_inference(res: MembershipInferenceResult, dataset: Dataset | None
         )
         + (
             f"{shadows['count']} shadow models of {shadows['train_size']:,} examples each "
-            f"(held-out accuracy {shadows['heldout_accuracy']:.1%})."
+            f"(held-out accuracy {shadows['heldout_accuracy']:.1%}; "
+            f"{shadows['trained']} trained now)."
             if shadows is not None
             else ""
         )
     )
+
+
+@builder("membership_inference")
+def membership_inference(res: MembershipInferenceResult, dataset: Dataset | None) -> Part:
+    n = res.per_side
+    best = res.attack_metrics(res.best_low_fpr_attack)
+    loss = res.attack_metrics("loss")
+    caption = setup_text(res)
     names = res.attack_names()
     table = res.metrics_table()
     shown = table.assign(name=table["attack"].map(names))[

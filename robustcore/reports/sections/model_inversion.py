@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...data import Dataset
 from ...experiments.model_inversion import ModelInversionResult
 from ...viz.model_inversion import inversion_grid, inversion_profile, inversion_progress
 from ..blocks import Chart, Metric, Metrics, Table, pct
 from . import Part, builder
+
+
+def reconstructions_figure(res: ModelInversionResult, names: list[str]) -> Any:
+    """The reconstructions next to their class means: an image grid with each one's
+    confidence and correlation, or feature profiles for tabular data."""
+    table = res.per_class()
+    recon, means = res.reconstructions(), res.class_means()
+    if res.modality == "image":
+        return inversion_grid(
+            recon,
+            means,
+            names,
+            confidence=table["confidence"].tolist(),
+            correlation=table["correlation_with_class_mean"].tolist(),
+        )
+    return inversion_profile(recon, means, names)
 
 
 @builder("model_inversion")
@@ -34,17 +52,7 @@ def model_inversion(res: ModelInversionResult, dataset: Dataset | None) -> Part:
             )
         )
     ]
-    recon, means = res.reconstructions(), res.class_means()
-    if res.modality == "image":
-        fig = inversion_grid(
-            recon,
-            means,
-            names,
-            confidence=table["confidence"].tolist(),
-            correlation=table["correlation_with_class_mean"].tolist(),
-        )
-    else:
-        fig = inversion_profile(recon, means, names)
+    fig = reconstructions_figure(res, names)
     blocks += [
         Chart("reconstructions", fig),
         Chart("descent", inversion_progress(res.history())),

@@ -22,9 +22,9 @@ COLUMNS = (
 )
 
 
-@builder("postprocessing")
-def postprocessing(res: PostprocessingResult, dataset: Dataset | None) -> Part:
-    summary = res.summary_table()
+def setup_text(res: PostprocessingResult) -> str:
+    """What the comparison was run on: the target, the membership candidates, the shadow
+    models, the ensemble members and the copycat (under the page's table, and the report's)."""
     n = res.per_side
     parts = [
         f"Target: {res.target_description} (undefended accuracy "
@@ -44,13 +44,19 @@ def postprocessing(res: PostprocessingResult, dataset: Dataset | None) -> Part:
             "Extraction: a copycat trained on the defended API's answers; fidelity = agreement "
             "with the undefended service (for ensembles: the averaging ensemble)."
         )
+    return " ".join(parts)
+
+
+@builder("postprocessing")
+def postprocessing(res: PostprocessingResult, dataset: Dataset | None) -> Part:
+    summary = res.summary_table()
     blocks = [
         Chart("effects", defense_effects_figure(summary)),
         Table(
             "summary",
             "Each defense: accuracy, membership leakage and extraction",
             summary[[c for c in COLUMNS if c in summary.columns]],
-            caption=" ".join(parts),
+            caption=setup_text(res),
         ),
         Table("per_attack", "Every attack against every defense", res.per_attack()),
         Text(

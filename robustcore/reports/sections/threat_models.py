@@ -7,8 +7,7 @@ from ...evaluation.sanity import SanityCheck
 from ...experiments.threat_models import CLI_COLUMNS, ThreatModelsResult
 from ...viz.threat_models import explanations, threat_figure, threat_gallery, whitebox_verdict
 from ..blocks import Block, Chart, Checks, Metric, Metrics, Table, Text, pct
-from . import Part, builder
-from .whitebox import flagged_note
+from . import Part, builder, flagged_note
 
 TRIED = {
     "white": "PGD",

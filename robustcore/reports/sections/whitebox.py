@@ -4,7 +4,6 @@ its own and gets its own section)."""
 from __future__ import annotations
 
 from ...data import Dataset
-from ...evaluation.sanity import SanityCheck
 from ...experiments.whitebox import CW, WORST_CASE, WhiteBoxResult
 from ...viz import accuracy_vs_eps
 from ...viz.figures import adversarial_gallery
@@ -17,7 +16,7 @@ from ...viz.whitebox import (
     sweep_curves,
 )
 from ..blocks import Block, Chart, Checks, Metric, Metrics, Table, Text, accuracy_basis, pct
-from . import Part, builder
+from . import Part, builder, flagged_note
 
 TRIED = {"fgsm": "FGSM", "pgd": "PGD", "cw": "C&W"}
 """The page's attack keys → their names in the attack catalogue."""
@@ -27,26 +26,6 @@ GALLERY_CAPTION = (
     "the model's prediction (✗ = fooled) and confidence; perturbation x_adv − x, amplified "
     "so that it is visible (red: brighter, blue: darker)."
 )
-
-
-def headline_flag(failed: list[SanityCheck]) -> str:
-    """The few words a headline number carries when failed sanity checks contradict it
-    ("" when none did), as the pages' metric cards say it (``robustcore.ui.sanity``)."""
-    if not failed:
-        return ""
-    others = [c for c in failed if "convergence" not in c.name]
-    if len(others) < len(failed):
-        more = len(others)
-        return "⚠ not converged" + (f" (+{more} failed check{'s' * (more > 1)})" if more else "")
-    if len(failed) == 1:
-        return "⚠ sanity check failed"
-    return f"⚠ {len(failed)} sanity checks failed"
-
-
-def flagged_note(failed: list[SanityCheck], note: str = "") -> str:
-    """A metric's note with the flag of the failed checks that concern its number."""
-    flag = headline_flag(failed)
-    return f"{note} · {flag}" if note and flag else note or flag
 
 
 def _is_image(images) -> bool:
