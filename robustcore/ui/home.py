@@ -8,7 +8,7 @@ from ..data import Dataset
 from ..experiments.train import TrainResult
 from ..viz import confusion_matrix_figure, image_grid, training_curves
 from ..viz.home import sample_titles, train_name
-from . import notes
+from . import notes, reports
 from .downloads import download_json, download_table, download_zoo_weights
 from .state import ModelRef
 
@@ -57,6 +57,7 @@ def _metrics_row(result: TrainResult, ds: Dataset) -> None:
 def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
     """Draw everything the Home page shows about the current model."""
     st.subheader(f"Current model: {ref.label}")
+    reports.result_actions(result.record, "home.model")
     _metrics_row(result, ds)
     if result.method_label:
         st.caption(
