@@ -55,7 +55,8 @@ def choose_draft() -> None:
 
 def model_card() -> None:
     """One click: a new draft holding the current model's scorecard and every run on it
-    (the scorecard is computed first when the store does not hold it)."""
+    (the page's default scorecard is computed first when the store holds no scorecard of
+    the model; the newest one it holds is used otherwise)."""
     got = state.current_target()
     if got is None:
         st.caption("Choose a model in the sidebar to make its model card.")
@@ -65,12 +66,13 @@ def model_card() -> None:
         "Model card of the current model",
         key="rep_card",
         icon=":material/badge:",
-        help="A new report of the current model's scorecard (computed now when needed) and "
-        "every run made on it.",
+        help="A new report of the current model's scorecard (computed now when the store "
+        "holds none) and every run made on it.",
     )
     if pressed:
         card = Scorecard.page_default(ds, target)
-        if get_runner().store.get(spec_key(card.spec(ds))) is None:
+        store = get_runner().store
+        if store.get(spec_key(card.spec(ds))) is None and not _has_scorecard(ds, target):
             jobs.start_experiment(_CARD_SLOT, card, ds)
         else:
             _make_card(ds, target)
@@ -79,6 +81,14 @@ def model_card() -> None:
         if record is not None:
             jobs.forget(_CARD_SLOT)
             _make_card(ds, target)
+
+
+def _has_scorecard(ds, target) -> bool:
+    """Does the store hold a scorecard run of this model (any settings)?"""
+    store = get_runner().store
+    keys = runs_on_model(store, target.spec(), ds.fingerprint())
+    first = store.get(keys[0]) if keys else None
+    return first is not None and first.kind == Scorecard.name
 
 
 def _make_card(ds, target) -> None:

@@ -4,7 +4,7 @@ choices."""
 
 from __future__ import annotations
 
-from helpers.apptest import has_metric, new_app, run_until, trained_app
+from helpers.apptest import button, has_metric, new_app, run_until, trained_app
 
 PAGE = "pages/blackbox.py"
 
@@ -29,7 +29,7 @@ def test_query_attacks_and_transfer_matrix():
 
     at.multiselect(key="bb_tr_archs").set_value(["small_cnn", "mlp"])
     at.slider(key="bb_tr_n").set_value(50)
-    at.button[1].click()  # Run transfer matrix
+    button(at, "Run transfer matrix").click()
     at.run()
     run_until(at, has_metric("Transfer (off-diagonal), mean"), timeout=240)
     white, transfer = (
@@ -49,7 +49,7 @@ def test_bad_choices_are_explained():
     assert not at.exception
     assert any("at least one attack" in e.value for e in at.error)
     at.multiselect(key="bb_tr_archs").set_value(["mlp"])
-    at.button[1].click()
+    button(at, "Run transfer matrix").click()
     at.run()
     assert any("two different architectures" in e.value for e in at.error)
 

@@ -19,6 +19,19 @@ def keys(mnist5k, tiny_cnn):
     return two_whitebox_runs(mnist5k)
 
 
+def _small_scorecard() -> str:
+    from robustcore.data import load
+    from robustcore.experiments import Target
+    from robustcore.experiments.scorecard import Scorecard
+
+    card = Scorecard(n=60, n_query=10, members=100, pgd_steps=5, query_budget=200).on(
+        Target.zoo("small_cnn", {"epochs": 1, "seed": 0})
+    )
+    job = get_runner().submit(card, load("mnist5k")).wait()
+    assert job.state == "done", job.error
+    return job.key
+
+
 def _ok(at):
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -85,7 +98,9 @@ def test_open_in_its_page_then_add_to_report_and_compare_with(keys):
     _ok(at)
     assert at.title[0].value == "Compare runs"
     assert any("Choose 1 more run" in i.value for i in at.info)
-    # The model card of the current model (computes its scorecard first).
+    # The model card of the current model: a small scorecard of it is in the store (the
+    # page's default one, computed when there is none, takes minutes on two cores).
+    _small_scorecard()
     at.switch_page(REPORT).run()
     at.button(key="rep_card").click().run()
     before = at.session_state["rc_report_id"]

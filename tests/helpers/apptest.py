@@ -30,6 +30,13 @@ def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 300
         time.sleep(0.25)
 
 
+def button(at: AppTest, label: str):
+    """The first button labelled ``label`` (result actions add buttons, so an index moves)."""
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return found[0]
+
+
 def has_metric(label: str) -> Callable[[AppTest], bool]:
     return lambda at: any(m.label == label for m in at.metric)
 
