@@ -102,8 +102,8 @@ def test_open_in_its_page_then_add_to_report_and_compare_with(keys):
     # page's default one, computed when there is none, takes minutes on two cores).
     _small_scorecard()
     at.switch_page(REPORT).run()
-    at.button(key="rep_card").click().run()
     before = at.session_state["rc_report_id"]
+    at.button(key="rep_card").click().run()
 
     def card_made(a) -> bool:
         rid = a.session_state["rc_report_id"]
