@@ -3,7 +3,7 @@ chart and downloads."""
 
 from __future__ import annotations
 
-from helpers.apptest import has_metric, run_until, trained_app
+from helpers.apptest import button, has_metric, run_until, trained_app
 
 
 def _widget(at, key):
@@ -20,7 +20,7 @@ def test_scorecard_runs_on_the_current_model():
     assert any("Run scorecard" in i.value for i in at.info)
     for key, value in {"n": 60, "n_query": 10, "members": 100}.items():
         _widget(at, f"sc.image.{key}").set_value(value)
-    at.button[0].click()
+    button(at, "Run scorecard").click()  # below the model's Add to report / Compare with
     at.run()
     run_until(at, has_metric("Membership AUC"), timeout=180)
     table = at.dataframe[-1].value
