@@ -42,6 +42,7 @@ import pandas as pd
 from torch import nn
 
 from ..data import Dataset
+from ..defenses.inference import InferenceDefense
 from ..errors import ValidationError
 from ..models import ARCHITECTURES, TrainRecipe, compatible_architectures
 from ..params import Configurable
@@ -81,7 +82,10 @@ class Target:
         arch: the built-in architecture (for uploads: the one its weights fit, if known).
         recipe: how a zoo model is trained (``None`` for uploads).
         fingerprint: content hash of an uploaded file.
-        label: a short description for titles and tables.
+        label: a short description for titles and tables (of the model without its
+            inference-time defense; :meth:`describe` adds the defense).
+        inference: an inference-time defense in front of the model (input preprocessing,
+            randomized smoothing; :mod:`robustcore.defenses.inference`), or ``None``.
         model: the uploaded module itself (never part of the spec).
     """
 
@@ -90,6 +94,7 @@ class Target:
     recipe: TrainRecipe | None = None
     fingerprint: str | None = None
     label: str = ""
+    inference: InferenceDefense | None = None
     model: nn.Module | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,11 +126,29 @@ class Target:
         return cls("upload", arch=arch, fingerprint=fingerprint, label=label, model=model)
 
     def spec(self) -> dict[str, Any]:
-        """What identifies the model in a run spec."""
+        """What identifies the model in a run spec (the defense only when there is one, so
+        the keys of undefended runs never change)."""
         if self.source == "zoo":
             assert self.recipe is not None
-            return {"source": "zoo", "arch": self.arch, "recipe": self.recipe.to_dict()}
-        return {"source": "upload", "arch": self.arch, "fingerprint": self.fingerprint}
+            out: dict[str, Any] = {
+                "source": "zoo",
+                "arch": self.arch,
+                "recipe": self.recipe.to_dict(),
+            }
+        else:
+            out = {"source": "upload", "arch": self.arch, "fingerprint": self.fingerprint}
+        if self.inference is not None:
+            out["inference"] = self.inference.spec()
+        return out
+
+    def defended_by(self, defense: InferenceDefense | None) -> Target:
+        """This model behind an inference-time defense (``None``: without one)."""
+        return dataclasses.replace(self, inference=defense)
+
+    @property
+    def base(self) -> Target:
+        """The model without its inference-time defense."""
+        return self.defended_by(None) if self.inference is not None else self
 
     @property
     def training(self) -> tuple[str | None, TrainRecipe]:
@@ -134,23 +157,25 @@ class Target:
         return self.arch, self.recipe or TrainRecipe()
 
     def with_arch(self, arch: str) -> Target:
-        """The same recipe on another built-in architecture (a zoo target)."""
-        return Target.zoo(arch, self.recipe or TrainRecipe())
+        """The same recipe (and inference-time defense) on another built-in architecture."""
+        return Target.zoo(arch, self.recipe or TrainRecipe()).defended_by(self.inference)
 
     def with_recipe(self, **changes: Any) -> Target:
         """This zoo target with some recipe fields changed."""
         if self.source != "zoo":
             raise ValidationError("Only a model trained by recipe can be retrained with changes.")
         assert self.recipe is not None and self.arch is not None
-        return Target.zoo(self.arch, self.recipe.replace(**changes))
+        return Target.zoo(self.arch, self.recipe.replace(**changes)).defended_by(self.inference)
 
     @property
     def defended(self) -> bool:
-        """A zoo model trained with a defense (its recipe's method is not standard)."""
-        return self.recipe is not None and self.recipe.defended
+        """A zoo model trained with a defense (its recipe's method is not standard), or any
+        model behind an inference-time defense."""
+        return self.inference is not None or (self.recipe is not None and self.recipe.defended)
 
     def undefended(self) -> Target:
-        """The same architecture and recipe with standard training (a zoo target)."""
+        """The same architecture and recipe with standard training and no inference-time
+        defense (a zoo target)."""
         if self.source != "zoo":
             raise ValidationError("Only a model trained by recipe has an undefended twin.")
         assert self.recipe is not None and self.arch is not None
@@ -160,7 +185,7 @@ class Target:
         """The model itself: the uploaded one, or the zoo's (trained now if it is new)."""
         if self.source == "upload":
             assert self.model is not None
-            return self.model
+            return self._defend(self.model, dataset)
         from ..models import train_entry
 
         archs = compatible_architectures(dataset.modality, dataset.input_shape)
@@ -168,16 +193,26 @@ class Target:
             raise ValidationError(
                 f"{self.arch!r} does not fit {dataset.name}; choose one of {', '.join(archs)}."
             )
-        return train_entry(self.arch, dataset, self.recipe, progress=progress).model
+        model = train_entry(self.arch, dataset, self.recipe, progress=progress).model
+        return self._defend(model, dataset)
+
+    def _defend(self, model: nn.Module, dataset: Dataset) -> nn.Module:
+        if self.inference is None:
+            return model
+        return self.inference.wrap(model, bounds=dataset.bounds)
 
     def describe(self) -> str:
         if self.label:
-            return self.label
-        if self.source == "upload":
-            return f"uploaded model {self.fingerprint}"
-        assert self.recipe is not None
-        how = f", {self.recipe.describe_method()}" if self.recipe.defended else ""
-        return f"{self.arch} ({self.recipe.epochs} epochs, seed {self.recipe.seed}{how})"
+            name = self.label
+        elif self.source == "upload":
+            name = f"uploaded model {self.fingerprint}"
+        else:
+            assert self.recipe is not None
+            how = f", {self.recipe.describe_method()}" if self.recipe.defended else ""
+            name = f"{self.arch} ({self.recipe.epochs} epochs, seed {self.recipe.seed}{how})"
+        if self.inference is not None:
+            return f"{name} + {self.inference.describe()}"
+        return name
 
 
 # -- typed results ----------------------------------------------------------------------------

@@ -341,9 +341,29 @@ def model_key(target: Target | None) -> str:
     """The key the target's work is priced under."""
     if target is None:
         return "small_cnn"
+    base = f"upload:{target.fingerprint}" if target.source == "upload" else str(target.arch)
+    if target.inference is not None:
+        from ..hashing import stable_hash
+
+        return f"{base}+{stable_hash(target.inference.spec(), root='inference')}"
+    return base
+
+
+def _priced_module(target: Target, dataset: Dataset) -> nn.Module | None:
+    """The module a target's work is priced on when its key is not a built-in
+    architecture: an upload itself, or any model behind its inference-time defense (an
+    untrained one of the architecture: the cost does not depend on the weights)."""
     if target.source == "upload":
-        return f"upload:{target.fingerprint}"
-    return str(target.arch)
+        if target.model is None:
+            return None
+        model = target.model
+    elif target.inference is not None:
+        model = build_model(str(target.arch), dataset.input_shape, dataset.num_classes, seed=0)
+    else:
+        return None
+    if target.inference is None:
+        return model
+    return target.inference.wrap(model, bounds=dataset.bounds)
 
 
 # -- estimates --------------------------------------------------------------------------------
@@ -409,6 +429,7 @@ def estimate(experiment: Experiment, dataset: Dataset) -> Estimate | None:
         work = target_work(experiment.target, dataset) + work
     modules: dict[str, Any] = {}
     t = experiment.target
-    if t is not None and t.source == "upload" and t.model is not None:
-        modules[model_key(t)] = t.model
+    module = _priced_module(t, dataset) if t is not None else None
+    if module is not None:
+        modules[model_key(t)] = module
     return estimate_work(work, dataset, modules)

@@ -42,7 +42,7 @@ def describe_target(target: Target | None) -> str:
     if target is None:
         return "no model"
     if target.label:
-        return target.label
+        return target.describe()  # the label, and the inference-time defense if any
     if target.source == "zoo" and target.recipe is not None:
         r = target.recipe
         size = f"{r.train_size:,}" if r.train_size else "all"

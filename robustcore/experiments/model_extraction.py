@@ -34,6 +34,7 @@ from ..attacks.extraction import (
 )
 from ..data import Dataset
 from ..errors import ValidationError
+from ..hashing import stable_hash
 from ..models import predict_logits, recipe_key
 from ..params import nested, param
 from ..progress import ProgressFn, split
@@ -53,8 +54,12 @@ def target_id(target: Target | None, dataset: Dataset) -> str:
         return "prediction-api"
     if target.source == "zoo":
         assert target.arch is not None and target.recipe is not None
-        return recipe_key(target.arch, dataset, target.recipe)
-    return str(target.fingerprint)
+        got = recipe_key(target.arch, dataset, target.recipe)
+    else:
+        got = str(target.fingerprint)
+    if target.inference is not None:  # the service answered through its defense
+        got += "+" + stable_hash(target.inference.spec(), root="inference")
+    return got
 
 
 def student_work(arch: str, epochs: int, budget: int, dataset: Dataset) -> Work:

@@ -182,11 +182,23 @@ def target_text(target: dict[str, Any] | None) -> str:
     if not target:
         return "no model"
     if target.get("source") == "upload":
-        return f"uploaded model {target.get('fingerprint')}"
-    recipe = target.get("recipe") or {}
-    method = recipe.get("method", "standard")
-    how = "" if method in (None, "standard") else f", {method}"
-    return f"{target.get('arch')} ({recipe.get('epochs')} epochs, seed {recipe.get('seed')}{how})"
+        name = f"uploaded model {target.get('fingerprint')}"
+    else:
+        recipe = target.get("recipe") or {}
+        method = recipe.get("method", "standard")
+        how = "" if method in (None, "standard") else f", {method}"
+        epochs, seed = recipe.get("epochs"), recipe.get("seed")
+        name = f"{target.get('arch')} ({epochs} epochs, seed {seed}{how})"
+    inference = target.get("inference")
+    if inference:
+        from ..defenses.inference import InferenceDefense
+        from ..errors import RobustcoreError
+
+        try:
+            name += f" + {InferenceDefense.from_spec(inference).describe()}"
+        except RobustcoreError:
+            name += f" + {inference.get('kind')}"
+    return name
 
 
 def limitations(sections: list[RunSection]) -> list[tuple[str, list[str]]]:

@@ -56,9 +56,15 @@ def _metrics_row(result: TrainResult, ds: Dataset) -> None:
 
 def model_overview(result: TrainResult, ds: Dataset, ref: ModelRef) -> None:
     """Draw everything the Home page shows about the current model."""
-    st.subheader(f"Current model: {ref.label}")
+    st.subheader(f"Current model: {ref.title}")
     reports.result_actions(result.record, "home.model")
     _metrics_row(result, ds)
+    if ref.defense is not None:
+        st.caption(
+            f"These numbers are the model's own, without its inference-time defense "
+            f"(**{ref.defense.describe()}**); every other page attacks it behind the defense. "
+            "The defense's cost in clean accuracy is on the scorecard and the White-box page."
+        )
     if result.method_label:
         st.caption(
             f"Trained by **{result.method_label}**; the whole recipe is under *Reproduce & "

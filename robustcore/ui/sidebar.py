@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from ..data import DEFAULT_DATASET, Dataset, list_datasets, load_npz
+from ..defenses.inference import KINDS, InferenceDefense, defense_class
 from ..errors import RobustcoreError
 from ..experiments import Target
 from ..experiments.estimate import format_seconds, in_zoo
@@ -356,6 +357,53 @@ def _upload_controls(ds: Dataset, source: str) -> None:
     }
 
 
+NO_DEFENSE = "none"
+DEFENSE_NOTES = {
+    NO_DEFENSE: "Every page attacks the model as it is.",
+    "preprocessing": "Every page attacks the model behind these input transforms, with "
+    "gradients through them as written (the naive attacker: rounding has no gradient). "
+    "The **Input preprocessing** page shows the adaptive attacks (BPDA, EOT) that break it.",
+    "smoothing": "Every page attacks the soft smoothed classifier: the average of the "
+    "model's probabilities over Gaussian noise of σ (costs that many forward passes per "
+    "query). Train the model with input noise of the same σ. The **Certified robustness** "
+    "page certifies it.",
+}
+
+
+def _defense_controls() -> None:
+    """The inference-time defense in front of the current model (kept across pages and
+    model changes until set back to none)."""
+    kinds = [NO_DEFENSE, *KINDS]
+    kind = st.selectbox(
+        "Inference-time defense",
+        kinds,
+        index=_kept_index("defense", kinds, NO_DEFENSE),
+        format_func=lambda k: "None" if k == NO_DEFENSE else KINDS[k][2],
+        key=_wk("rc_defense"),
+        help="A defense applied when the model is asked, not trained in: every page then "
+        "attacks the defended model.",
+    )
+    _keep("defense", kind)
+    st.caption(DEFENSE_NOTES[kind])
+    defense = None
+    if kind != NO_DEFENSE:
+        with st.expander("Defense settings", expanded=False):
+            raw = param_values(
+                defense_class(kind),
+                key=_wk(f"rc_defense_{kind}"),
+                values=st.session_state.get(_KEEP + f"defense.{kind}"),
+            )
+        try:
+            defense = InferenceDefense.of(kind, raw)
+        except RobustcoreError as exc:
+            st.error(str(exc))
+            return
+        _keep(f"defense.{kind}", defense.config.to_dict())
+    ref = state.current_ref()
+    if ref is not None and ref.inference != (defense.spec() if defense else None):
+        state.set_inference(defense)
+
+
 def _finish_pending() -> None:
     record = jobs.show("model")
     pending = st.session_state.get("rc_pending")
@@ -417,8 +465,10 @@ def model_sidebar() -> None:
         _finish_pending()
         if ds is not None:
             state.drop_if_stale(ds)  # a model that finished on data this run replaced
+        if state.current_ref() is not None:
+            _defense_controls()
         ref = state.current_ref()
         if ref is not None:
-            st.success(f"Current model: **{ref.label}**")
+            st.success(f"Current model: **{ref.title}**")
         elif ds is not None and state.stale_message(ds.name):
             st.warning(state.stale_message(ds.name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from ..data import DEFAULT_DATASET, Dataset
 from ..data import load as load_dataset
+from ..defenses.inference import InferenceDefense
 from ..errors import RobustcoreError
 from ..experiments.base import Target
 from ..models import lookup
@@ -38,14 +40,37 @@ class ModelRef:
     recipe: dict[str, Any] | None = None
     fingerprint: str | None = None
     data_fingerprint: str | None = None  # the content hash of the data the model came from
+    inference: dict[str, Any] | None = None
+    """The spec of the inference-time defense in front of the model (sidebar "Inference-time
+    defense"), or ``None``."""
+
+    @property
+    def model_label(self) -> str:
+        """The model's name without the dataset (the label of its Train run ends in
+        "on <dataset>", which an experiment's label adds again)."""
+        suffix = f" on {self.dataset}"
+        return self.label[: -len(suffix)] if self.label.endswith(suffix) else self.label
+
+    @property
+    def defense(self) -> InferenceDefense | None:
+        return InferenceDefense.from_spec(self.inference) if self.inference else None
+
+    @property
+    def title(self) -> str:
+        """The model and its inference-time defense, for the sidebar and page headers."""
+        d = self.defense
+        return f"{self.label} + {d.describe()}" if d is not None else self.label
 
     def target(self, model: nn.Module | None = None) -> Target:
-        """The experiments' name for this model (an upload needs its module)."""
+        """The experiments' name for this model (an upload needs its module), behind its
+        inference-time defense when it has one."""
         if self.source == "zoo":
-            return Target.zoo(self.arch or "", self.recipe or {}, label=self.label)
-        return Target.upload(
-            model, self.fingerprint or self.run_key, arch=self.arch, label=self.label
-        )
+            t = Target.zoo(self.arch or "", self.recipe or {}, label=self.model_label)
+        else:
+            t = Target.upload(
+                model, self.fingerprint or self.run_key, arch=self.arch, label=self.model_label
+            )
+        return t.defended_by(self.defense)
 
 
 def set_uploaded_dataset(ds: Dataset | None) -> None:
@@ -70,6 +95,16 @@ def set_model(ref: ModelRef, model: nn.Module | None = None) -> None:
     st.session_state[_REF] = ref
     if ref.source != "zoo":
         st.session_state[_UPLOADED_MODEL] = model
+
+
+def set_inference(defense: InferenceDefense | None) -> None:
+    """Put the current model behind an inference-time defense (``None``: take it away)."""
+    ref = current_ref()
+    if ref is None:
+        return
+    st.session_state[_REF] = dataclasses.replace(
+        ref, inference=defense.spec() if defense is not None else None
+    )
 
 
 def current_ref() -> ModelRef | None:

@@ -40,3 +40,22 @@ def test_the_model_sources_carry_no_code():
         "Upload weights (state_dict .pt or .safetensors)",
         "Upload your own architecture (ONNX)",
     ]
+
+
+def test_an_inference_time_defense_stays_on_the_current_model_across_pages():
+    from helpers.apptest import trained_app
+
+    at = trained_app()
+    assert at.sidebar.selectbox(key="rc_defense").value == "none"
+    at.sidebar.selectbox(key="rc_defense").set_value("smoothing").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ref = at.session_state["rc_model_ref"]
+    assert ref.inference["kind"] == "smoothing" and ref.inference["sigma"] == 0.25
+    assert any("smoothing σ=0.25" in s.value for s in at.sidebar.success)
+    assert any("without its inference-time defense" in c.value for c in at.caption)  # Home
+    at.switch_page("pages/whitebox.py").run()
+    assert not at.exception
+    assert at.session_state["rc_model_ref"].inference["kind"] == "smoothing"
+    assert at.sidebar.selectbox(key="rc_defense").value == "smoothing"
+    at.sidebar.selectbox(key="rc_defense").set_value("none").run()
+    assert at.session_state["rc_model_ref"].inference is None
