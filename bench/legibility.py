@@ -19,8 +19,9 @@ average, then every problem in full; exit status 1 when any problem was found.
         [--widths 1400 1000] [--json FILE] [--out DIR] [--chart-shots]
 
 ``--only`` takes the pages' file names (``home``, ``threat_models``, ``whitebox``, ...) or
-titles; every experiment is still computed (warm ones cost nothing). Needs ``playwright``
-and ``/usr/bin/chromium``.
+titles; then only the sidebar's default model and the experiments of those names are
+computed (a page whose experiment has another name, such as Home's scorecard, shows its
+form). Needs ``playwright`` and ``/usr/bin/chromium``.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ CHOSEN_RUNS_ONLY = ("pages/compare.py", "pages/report.py")
 ``tests/e2e/test_report_e2e.py`` checks the comparison's overlaid charts instead."""
 
 
-def compute_defaults() -> list:
-    """Every registered experiment's default run, through bench/page_defaults.py."""
+def compute_defaults(only: set[str] | None = None) -> list:
+    """Every registered experiment's default run, through bench/page_defaults.py (with
+    ``only``, the sidebar's default model and the experiments named like those pages)."""
     import page_defaults
 
     from robustcore.data import DEFAULT_DATASET, load
@@ -96,6 +98,8 @@ def compute_defaults() -> list:
     target = Target.zoo(default_architecture(ds), TrainRecipe())
     rows = []
     for name in MODULES:
+        if only is not None and name != "train" and name not in only:
+            continue
         row = page_defaults.run_page(name, ds, target)
         rows.append(row)
         print(
@@ -344,7 +348,7 @@ def main() -> int:
     try:
         started = time.monotonic()
         load_before = os.getloadavg()
-        computed = compute_defaults()
+        computed = compute_defaults({s for s, _ in pages} if ns.only else None)
         failed = [r.experiment for r in computed if r.state != "done"]
         compute_s = time.monotonic() - started
 

@@ -19,4 +19,7 @@ MODULES: tuple[str, ...] = (
     "query_limitation",
     "adversarial_training",
     "defensive_distillation",
+    "adversarial_detector",
+    "input_preprocessing",
+    "certified_robustness",
 )

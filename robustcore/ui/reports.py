@@ -38,6 +38,9 @@ PAGE_OF: dict[str, tuple[str, str]] = {
     "query_limitation": ("pages/query_limitation.py", "ql.run"),
     "adversarial_training": ("pages/adversarial_training.py", "adv_training"),
     "defensive_distillation": ("pages/defensive_distillation.py", "distillation"),
+    "adversarial_detector": ("pages/adversarial_detector.py", "detector"),
+    "input_preprocessing": ("pages/input_preprocessing.py", "preprocessing"),
+    "certified_robustness": ("pages/certified_robustness.py", "certified"),
 }
 """Each experiment's page and the slot its result is shown in (Home's model run has none:
 opening it makes its model the current one)."""

@@ -33,6 +33,9 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
     "Defenses": [
         ("pages/adversarial_training.py", "Adversarial training", ":material/fitness_center:"),
         ("pages/defensive_distillation.py", "Defensive distillation", ":material/thermostat:"),
+        ("pages/adversarial_detector.py", "Adversarial detector", ":material/radar:"),
+        ("pages/input_preprocessing.py", "Input preprocessing", ":material/blur_on:"),
+        ("pages/certified_robustness.py", "Certified robustness", ":material/verified:"),
         ("pages/postprocessing.py", "Postprocessing & ensembles", ":material/filter_alt:"),
         (
             "pages/poisoning_sanitization.py",

@@ -422,3 +422,26 @@ def adversarial_gallery(
         margin=layout["margin"],
     )
     return fig
+
+
+def add_roc_reference(fig: go.Figure, fpr: float | None = None, label: str = "") -> None:
+    """The chance diagonal of a ROC chart and, when ``fpr`` is given, a dotted vertical line
+    at that false-positive rate labelled ``label`` (a detector's threshold)."""
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="chance",
+            line={"color": "gray", "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    if fpr is not None:
+        fig.add_vline(
+            x=fpr,
+            line_dash="dot",
+            line_color="gray",
+            annotation_text=label,
+            annotation_position="bottom right",
+        )

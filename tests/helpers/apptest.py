@@ -54,3 +54,19 @@ def trained_app(page: str | None = None, timeout: float = 300.0) -> AppTest:
         at.switch_page(page).run()
         assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def app_with_arch(arch: str, timeout: float = 300.0) -> AppTest:
+    """A session whose current model is ``arch`` trained from the sidebar with the default
+    recipe (or loaded from the zoo)."""
+    at = new_app()
+    at.session_state["rc_autoload_done"] = True
+    at.run()
+    at.sidebar.selectbox(key="rc_arch").set_value(arch).run()
+    at.sidebar.button(key="rc_train").click()
+    run_until(
+        at,
+        lambda a: any("Current model" in s.value and arch in s.value for s in a.sidebar.success),
+        timeout=timeout,
+    )
+    return at

@@ -34,6 +34,9 @@ MODULES: tuple[str, ...] = (
     "query_limitation",
     "adversarial_training",
     "defensive_distillation",
+    "adversarial_detector",
+    "input_preprocessing",
+    "certified_robustness",
 )
 """The section modules, in the order of the page map."""
 
