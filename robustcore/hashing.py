@@ -73,3 +73,19 @@ def canonical_json(value: Any, *, root: str = "spec") -> str:
 def stable_hash(value: Any, *, length: int = 20, root: str = "spec") -> str:
     """First ``length`` hex digits of the SHA-256 of :func:`canonical_json`."""
     return hashlib.sha256(canonical_json(value, root=root).encode("utf-8")).hexdigest()[:length]
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (SplitMix64 steps): nearby inputs give unrelated seeds
+    (a noise stream per seed, phase and call)."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (int(p) & _MASK64)) & _MASK64
+        h = (h * 0xBF58476D1CE4E5B9) & _MASK64
+        h ^= h >> 31
+        h = (h * 0x94D049BB133111EB) & _MASK64
+        h ^= h >> 29
+    return h & ((1 << 63) - 1)

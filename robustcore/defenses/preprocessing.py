@@ -74,6 +74,7 @@ from torch import nn
 
 from ..device import model_device
 from ..errors import ValidationError
+from ..hashing import mix_seed as _mix
 from ..params import Configurable, param
 
 Bounds = tuple[Any, Any]
@@ -81,20 +82,6 @@ BACKWARDS = ("exact", "bpda")
 """What an attacker differentiates (see the module notes)."""
 RANDOM = ("none", "noise", "resize_pad")
 """The random transforms a :class:`Preprocessing` chain can end with."""
-
-_MASK = (1 << 64) - 1
-
-
-def _mix(*parts: int) -> int:
-    """A 63-bit seed from integers (SplitMix64 steps): nearby calls give unrelated seeds."""
-    h = 0x9E3779B97F4A7C15
-    for p in parts:
-        h = (h ^ (int(p) & _MASK)) & _MASK
-        h = (h * 0xBF58476D1CE4E5B9) & _MASK
-        h ^= h >> 31
-        h = (h * 0x94D049BB133111EB) & _MASK
-        h ^= h >> 29
-    return h & ((1 << 63) - 1)
 
 
 def check_backward(backward: str) -> str:

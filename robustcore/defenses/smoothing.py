@@ -72,6 +72,7 @@ from torch import nn
 
 from ..device import fast_layout, in_layout, model_device
 from ..errors import ValidationError
+from ..hashing import mix_seed as _mix
 from ..params import Configurable, param
 from ..progress import ProgressFn
 
@@ -84,21 +85,8 @@ same seed gives the same draws whatever the batch size."""
 
 PRECISIONS = ("float32", "bfloat16")
 _PHASES = {"select": 1, "estimate": 2, "predict": 3, "soft": 4}
-_MASK = (1 << 64) - 1
 
 Bounds = tuple[torch.Tensor | float, torch.Tensor | float]
-
-
-def _mix(*parts: int) -> int:
-    """A 63-bit seed from integers (SplitMix64 steps): nearby inputs give unrelated seeds."""
-    h = 0x9E3779B97F4A7C15
-    for p in parts:
-        h = (h ^ (int(p) & _MASK)) & _MASK
-        h = (h * 0xBF58476D1CE4E5B9) & _MASK
-        h ^= h >> 31
-        h = (h * 0x94D049BB133111EB) & _MASK
-        h ^= h >> 29
-    return h & ((1 << 63) - 1)
 
 
 # -- the statistics (Cohen et al., Sec. 3.2 and Appendix) --------------------------------------
