@@ -467,11 +467,11 @@ def _curve(sigma: float, cert: Certificate, y: torch.Tensor) -> pd.DataFrame:
     ok = cert.correct(y).numpy()
     radii = np.sort(cert.radius.numpy()[ok])
     n = max(1, int(y.shape[0]))
-    points = [(0.0, ok.sum() / n)]
+    points = [(0.0, float(ok.sum()) / n)]
     for r in np.unique(radii):
         points.append((float(r), float((radii > r).sum()) / n))
-    return pd.DataFrame({"sigma": sigma, "radius": [p[0] for p in points],
-                         "accuracy": [p[1] for p in points]})  # fmt: skip
+    radius, accuracy = zip(*points, strict=True)
+    return pd.DataFrame({"sigma": sigma, "radius": radius, "accuracy": accuracy})
 
 
 def _check_certified_bound(sigma: float, rows: list[dict[str, Any]], alpha: float) -> SanityCheck:

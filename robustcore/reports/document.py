@@ -41,6 +41,24 @@ ATTACK_CATALOGUE: dict[str, tuple[str, str]] = {
 }
 """Every attack the workbench can run: name → (family, what it does). A report lists the
 ones its runs did not try."""
+ADAPTIVE_CATALOGUE: dict[str, tuple[str, str]] = {
+    "BPDA": (
+        "Adaptive attacks on defenses",
+        "gradients through non-differentiable preprocessing (Athalye et al. 2018)",
+    ),
+    "EOT": (
+        "Adaptive attacks on defenses",
+        "the expectation over a defense's randomness (Athalye et al. 2018)",
+    ),
+    "Joint detector attack": (
+        "Adaptive attacks on defenses",
+        "fools classifier and detector at once (Carlini & Wagner 2017)",
+    ),
+}
+"""The attacks that adapt to a defense; a report lists the untried ones when a run is on a
+defended model."""
+INFERENCE_DEFENSE_KINDS = ("adversarial_detector", "input_preprocessing", "certified_robustness")
+"""The pages that put a defense in front of the model themselves."""
 
 
 @dataclass
@@ -201,6 +219,12 @@ def target_text(target: dict[str, Any] | None) -> str:
     return name
 
 
+def _defended(target: dict[str, Any]) -> bool:
+    """A run on a defended model: trained with a defense or behind an inference-time one."""
+    method = (target.get("recipe") or {}).get("method")
+    return bool(target.get("inference")) or method not in (None, "standard")
+
+
 def limitations(sections: list[RunSection]) -> list[tuple[str, list[str]]]:
     """What the evaluation made of ``sections`` does not show, as (heading, points).
 
@@ -223,17 +247,17 @@ def limitations(sections: list[RunSection]) -> list[tuple[str, list[str]]]:
             )
         )
     tried = set().union(*(s.tried for s in sections))
-    untried: dict[str, list[str]] = {}
-    for name, (family, what) in ATTACK_CATALOGUE.items():
-        if name not in tried:
-            untried.setdefault(family, []).append(f"{name} ({what})")
-    points = [f"{family}: {'; '.join(names)}." for family, names in untried.items()]
     defended = [
         s
         for s in sections
-        if ((s.spec.get("target") or {}).get("recipe") or {}).get("method")
-        not in (None, "standard")
+        if _defended(s.spec.get("target") or {}) or s.spec.get("kind") in INFERENCE_DEFENSE_KINDS
     ]
+    catalogue = {**ATTACK_CATALOGUE, **(ADAPTIVE_CATALOGUE if defended else {})}
+    untried: dict[str, list[str]] = {}
+    for name, (family, what) in catalogue.items():
+        if name not in tried:
+            untried.setdefault(family, []).append(f"{name} ({what})")
+    points = [f"{family}: {'; '.join(names)}." for family, names in untried.items()]
     if defended:
         points.append(
             "The model is defended: its numbers hold only against the attacks above that "

@@ -10,10 +10,11 @@ from typing import Any
 
 def check_section(record: Any, charts: Iterable[str], tried: Iterable[str] = ()) -> Any:
     """``record``: a stored RunRecord; ``charts``: chart ids the section must hold;
-    ``tried``: attack names (robustcore.reports.document.ATTACK_CATALOGUE) it must name."""
+    ``tried``: attack names (robustcore.reports.document.ATTACK_CATALOGUE, or
+    ADAPTIVE_CATALOGUE for the attacks that adapt to a defense) it must name."""
     from robustcore.experiments import EXPERIMENTS, load_all
     from robustcore.reports import build_report, to_html
-    from robustcore.reports.document import ATTACK_CATALOGUE, run_section
+    from robustcore.reports.document import ADAPTIVE_CATALOGUE, ATTACK_CATALOGUE, run_section
     from robustcore.reports.sections import BUILDERS, get_builder
     from robustcore.runs import get_runner
 
@@ -25,7 +26,7 @@ def check_section(record: Any, charts: Iterable[str], tried: Iterable[str] = ())
     assert set(charts) <= set(ids), (record.kind, ids)
     for chart in section.charts:
         assert chart.figure.data, (record.kind, chart.id)
-    assert set(tried) <= section.tried <= set(ATTACK_CATALOGUE), section.tried
+    assert set(tried) <= section.tried <= {*ATTACK_CATALOGUE, *ADAPTIVE_CATALOGUE}, section.tried
     assert section.threat, record.kind
     # Without the dataset (an upload this process does not hold) it still draws.
     blind = BUILDERS[record.kind](EXPERIMENTS[record.kind].result(record), None)

@@ -74,7 +74,7 @@ def adversarial_detector(res: DetectorResult, dataset: Dataset | None) -> Part:
         Table("detection", "Detection per attack and ε", detection),
         Table("adaptive", "Naive and adaptive attack on the guarded model", res.adaptive()),
     ]
-    tried = {TRIED[a] for a in detection["attack"] if a in TRIED}
+    tried = {TRIED[a] for a in detection["attack"] if a in TRIED} | {"Joint detector attack"}
     return Part(
         blocks,
         threat=(

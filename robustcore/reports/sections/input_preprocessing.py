@@ -57,7 +57,7 @@ def input_preprocessing(res: PreprocessingResult, dataset: Dataset | None) -> Pa
         Chart("eps", accuracy_vs_eps(res.sweep(), defense=res.defense, chance=res.chance)),
         Chart("clean", clean_cost_figure(res.clean())),
     ]
-    tried = {"PGD", "Transfer"}
+    tried = {"PGD", "Transfer", "BPDA"} | ({"EOT"} if res.random else set())
     if res.squeezing:
         det = res.detection()
 
