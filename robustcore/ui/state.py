@@ -59,7 +59,9 @@ class ModelRef:
     def title(self) -> str:
         """The model and its inference-time defense, for the sidebar and page headers."""
         d = self.defense
-        return f"{self.label} + {d.describe()}" if d is not None else self.label
+        if d is None:
+            return self.label
+        return f"{self.model_label} + {d.describe()} on {self.dataset}"
 
     def target(self, model: nn.Module | None = None) -> Target:
         """The experiments' name for this model (an upload needs its module), behind its
