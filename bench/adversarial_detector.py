@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -35,24 +34,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import cpu_name, load_average  # noqa: E402
 
 TARGET = 0.9
 """The issue's target: the joint attack's success on at least this share of the images."""
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -64,7 +51,7 @@ def main() -> None:
     ns = ap.parse_args()
     if ns.threads is not None and ns.threads < 1:
         ap.error("--threads must be at least 1")
-    load_start = _load()  # before this script's own work (the model's training) adds to it
+    load_start = load_average()  # before this script's own work (the model's training) adds to it
     home = ns.home or Path(tempfile.mkdtemp(prefix="robustcore-detector-"))
     os.environ["ROBUSTCORE_HOME"] = str(home)
     try:
@@ -90,10 +77,10 @@ def main() -> None:
         print(
             f"> Adversarial detector — {stamp} — "
             f"`{shlex.join(['python', 'bench/adversarial_detector.py', *sys.argv[1:]])}` — "
-            f"mnist5k / {target.describe()} on {get_device()} ({_cpu()}), torch "
+            f"mnist5k / {target.describe()} on {get_device()} ({cpu_name()}), torch "
             f"{torch.__version__}, {threads} torch threads, {os.cpu_count()} CPUs; load "
             f"average at the start: {load_start}, after training the model (before the "
-            f"timed runs): {_load()}"
+            f"timed runs): {load_average()}"
         )
         print()
         results = []
@@ -157,7 +144,7 @@ def main() -> None:
                     f"{r['tpr@5%fpr']:.1%} | {r['detected']:.1%} |"
                 )
         print()
-        print(f"load average after: {_load()}")
+        print(f"load average after: {load_average()}")
         if missed:
             sys.exit(1)
     finally:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -38,27 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from report import cpu_name, load_average  # noqa: E402
+
 TARGET_S = 120.0
 """The issue's target for n = 10,000 on 500 images, on two CPU cores."""
 
 
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.replace(" ", "").split(",") if v]
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -120,8 +106,8 @@ def run(ns: argparse.Namespace, sigmas: list[float], precisions: list[str], radi
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = shlex.join(["python", "bench/certified_robustness.py", *sys.argv[1:]])
     print(
-        f"# {stamp} — `{command}` — {_cpu()}, {os.cpu_count()} CPUs, {threads} torch threads, "
-        f"device {device}, torch {torch.__version__}; load average before: {_load()}"
+        f"# {stamp} — `{command}` — {cpu_name()}, {os.cpu_count()} CPUs, {threads} torch threads, "
+        f"device {device}, torch {torch.__version__}; load average before: {load_average()}"
     )
     print()
     if ns.sweep:
@@ -166,7 +152,8 @@ def run(ns: argparse.Namespace, sigmas: list[float], precisions: list[str], radi
         acr = float((cert.radius * cert.correct(y)).mean())
         cells = " | ".join(f"{a:.1%}" for a in acc)
         print(
-            f"| {s:g} | {p} | {sw.seconds:.1f} | {passes / sw.seconds:,.0f} | {_load()} | {met} | "
+            f"| {s:g} | {p} | {sw.seconds:.1f} | {passes / sw.seconds:,.0f} | "
+            f"{load_average()} | {met} | "
             f"{clean:.1%} | {cells} | {cert.abstain_rate:.1%} | {acr:.3f} | "
             f"{cert.max_radius:.3f} |",
             flush=True,
@@ -186,7 +173,7 @@ def run(ns: argparse.Namespace, sigmas: list[float], precisions: list[str], radi
                 f"{same:.1%} of the images; largest radius difference where both certify: "
                 f"{gap:.4f}."
             )
-    print(f"\nload average after: {_load()}")
+    print(f"\nload average after: {load_average()}")
 
 
 SWEEP_BATCHES = (64, 128, 256, 512, 1024)

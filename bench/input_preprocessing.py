@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -45,26 +44,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import cpu_name, load_average  # noqa: E402
 
 DETECT_TARGET = 0.90
 ADAPTIVE_TARGET = 0.10
 BPDA_TARGET = 0.05
 EPS = 0.3
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _met(ok: bool) -> str:
@@ -121,9 +108,9 @@ def main() -> None:
         print(
             f"> Input preprocessing — {stamp} — "
             f"`{shlex.join(['python', 'bench/input_preprocessing.py', *sys.argv[1:]])}` — "
-            f"mnist5k / {target.describe()} on {get_device()} ({_cpu()}), torch "
+            f"mnist5k / {target.describe()} on {get_device()} ({cpu_name()}), torch "
             f"{torch.__version__}, {threads} torch threads, {os.cpu_count()} CPUs; load "
-            f"average before: {_load()}"
+            f"average before: {load_average()}"
         )
         print()
         exp = InputPreprocessing.for_dataset(
@@ -290,7 +277,7 @@ def main() -> None:
         print()
         print(
             f"(the experiment's naive PGD at ε = {EPS:g}: {res.accuracy_at(NAIVE, EPS):.1%}; "
-            f"load average after: {_load()})"
+            f"load average after: {load_average()})"
         )
         if missed:
             sys.exit(1)

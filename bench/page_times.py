@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import re
 import socket
 import subprocess
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.e2e import open_page, train_default_model  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from report import cpu_name  # noqa: E402
 
 STEPS = ("home", "whitebox", "distillation", "adversarial_training", "whitebox_defended")
 TARGETS = {"adversarial_training": 90.0}  # seconds, from the issues
@@ -163,16 +163,6 @@ def run(steps: list[str], shots: Path | None = None) -> list[tuple[str, str, flo
     return rows
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS))
@@ -185,7 +175,7 @@ def main() -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()
     print(
-        f"# page_times, {stamp}: {os.cpu_count()} CPU cores ({_cpu_name()}), "
+        f"# page_times, {stamp}: {os.cpu_count()} CPU cores ({cpu_name()}), "
         f"torch {torch.__version__}, fresh ROBUSTCORE_HOME, headless Chromium; "
         f"load average before: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)\n"
     )

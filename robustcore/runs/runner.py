@@ -42,7 +42,7 @@ from ..errors import JobCancelled, RunError, ValidationError
 from ..paths import home
 from ..versions import library_versions
 from .cells import CellCache, using_cells
-from .spec import normalize_spec, spec_key
+from .spec import checked_plain, spec_key
 from .store import ResultStore, RunRecord, RunResult
 
 logger = logging.getLogger(__name__)
@@ -397,7 +397,7 @@ class JobRunner:
                 callable.
             RunError: the runner was shut down.
         """
-        plain = normalize_spec(spec)
+        plain = checked_plain(spec)
         key = spec_key(plain)
         if not callable(fn):
             raise ValidationError(f"fn must be callable, got {type(fn).__name__}")

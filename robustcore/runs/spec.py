@@ -34,7 +34,7 @@ KEY_LENGTH = 20
 """Number of hex digits of the sha256 digest kept in a key."""
 
 
-def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+def checked_plain(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A checked, plain copy of ``spec``: tuples become lists, subclasses become base types.
 
     Raises:
@@ -57,13 +57,13 @@ def canonical_json(spec: Mapping[str, Any]) -> str:
 
     This is the text that is hashed into :func:`spec_key` and stored with a run.
     """
-    return _canonical_json(normalize_spec(spec))
+    return _canonical_json(checked_plain(spec))
 
 
 def spec_key(spec: Mapping[str, Any]) -> str:
     """The key of a spec: the first 20 hex digits of the sha256 of its canonical JSON.
 
     Raises:
-        ValidationError: see :func:`normalize_spec`.
+        ValidationError: see :func:`checked_plain`.
     """
-    return stable_hash(normalize_spec(spec), length=KEY_LENGTH)
+    return stable_hash(checked_plain(spec), length=KEY_LENGTH)
