@@ -16,9 +16,13 @@ notebooks) computes every part unless it is given a cache. A forced job
 (``submit(..., force=True)``, the CLI's ``--force``) computes every cell again and stores
 the new ones in place of the old.
 
-Two jobs of one runner that need the same missing cell at the same time (a run and its
-what-if, submitted together) compute it once: the second waits for the first and reuses
-its cell; if the first fails or is cancelled, the second computes it itself.
+Two jobs that need the same missing cell at the same time (a run and its what-if,
+submitted together) compute it once: the second waits for the first and reuses its cell;
+if the first fails or is cancelled, the second computes it itself. Within one process the
+jobs of a runner share an event per cell; across app processes on one data folder, the job
+about to compute a cell claims it in the store (a lease with a heartbeat,
+:mod:`.leases`), and a job of another process waits for that cell, or takes the claim over
+when its holder died. A forced job's cells are computed without a claim.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from . import leases
 from .spec import spec_key
 from .store import ResultStore
 
@@ -105,8 +110,8 @@ class CellCache:
         *,
         waiting: Callable[[], None] | None = None,
     ) -> Cell:
-        """The cell of ``spec``: stored, computed by another job right now (waited for),
-        or computed here by ``compute`` and stored.
+        """The cell of ``spec``: stored, computed by another job right now (of this
+        process or another one; waited for), or computed here by ``compute`` and stored.
 
         ``waiting`` is called every quarter second while another job computes the cell
         (a progress callback, which raises when the waiting job is cancelled).
@@ -131,8 +136,16 @@ class CellCache:
                     waiting()
             # The other job is done (or failed): look again.
         try:
-            hit = self._stored(key)  # saved between our look and our claim
-            return hit if hit is not None else self._compute(key, spec, compute)
+            # The first job of this process to want the cell: claim it across processes.
+            # The stored cell is looked at again once claimed (saved between our look and
+            # our claim); another process computing it is waited for.
+            with leases.hold(
+                self.store,
+                leases.cell_lease_key(key),
+                ready=lambda: self._stored(key),
+                waiting=waiting,
+            ) as hit:
+                return hit if hit is not None else self._compute(key, spec, compute)
         finally:
             with self._lock:
                 self._inflight.pop(key, None)

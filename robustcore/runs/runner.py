@@ -8,14 +8,22 @@
 * A spec that is being computed right now is not started twice: a second ``submit`` of the
   same spec gets the very same :class:`Job` object, so two browser sessions asking for the
   same thing share one computation.
+* Nor by another app process on the same data folder (another ``streamlit run``, the CLI):
+  a job claims its spec's key in the store before computing it (a lease with a heartbeat,
+  :mod:`.leases`). A job whose key another live process holds waits for that process
+  (message "Computed by another app process; waiting for its result"; Cancel still works)
+  and then serves its result, marked ``from_store``. If that process fails or is
+  cancelled the waiting job computes the spec itself; if it dies (no heartbeat for
+  :data:`.leases.STALE_AFTER_S` seconds) its claim is taken over. A forced job claims the
+  key too: it waits for another process computing the spec, then computes it again.
 * Every run ends in the store: ``done`` with its metrics, tables and artifacts; ``failed``
   with its error text; or ``cancelled``. Only ``done`` runs are served as results. A failed
   or cancelled re-computation (``force=True``) never replaces a good stored result.
 
 Parts of runs (:mod:`.cells`) are shared the same way: every job runs with the runner's
 cell cache as its :func:`~.cells.current_cells`, so an experiment built from cells reuses
-those stored by earlier runs (or computed by another job right now) and computes only the
-missing ones; a forced job computes every cell again.
+those stored by earlier runs (or computed by another job, of this process or another one,
+right now) and computes only the missing ones; a forced job computes every cell again.
 
 Cancelling is cooperative: :meth:`Job.cancel` only raises a flag. A job that has not
 started yet is cancelled at once and its function never runs; a running function stops
@@ -41,6 +49,7 @@ from typing import Any
 from ..errors import JobCancelled, RunError, ValidationError
 from ..paths import home
 from ..versions import library_versions
+from . import leases
 from .cells import CellCache, using_cells
 from .spec import checked_plain, spec_key
 from .store import ResultStore, RunRecord, RunResult
@@ -53,6 +62,15 @@ JobState = str
 TERMINAL_STATES = frozenset({"done", "failed", "cancelled"})
 
 JobFunction = Callable[["JobContext"], RunResult]
+
+WAITING_FOR_OTHER = "Computed by another app process; waiting for its result"
+"""The message of a job waiting for another process that computes the same spec."""
+
+WAITING_FORCED = "Another app process is computing this spec; the forced run starts after it"
+"""The message of a forced job waiting for another process to finish the same spec."""
+
+COMPUTED_ELSEWHERE = "Computed by another app process"
+"""The final message of a job whose result another process computed (``from_store``)."""
 
 
 class Job:
@@ -68,7 +86,8 @@ class Job:
         message: the last progress message.
         error: ``"ExcType: message"`` when the job failed, else None.
         traceback: the formatted traceback of a failure, else None.
-        from_store: True when the result was already stored and nothing was computed.
+        from_store: True when nothing was computed by this job: the result was already
+            stored, or another app process computed it while this job waited.
         created: when the job was submitted (``time.time()``).
         started: when the function began (for a stored result: when it began back then).
         finished: when the job reached its final state.
@@ -390,7 +409,9 @@ class JobRunner:
            job with ``from_store=True``; nothing runs.
         2. If the same spec is being computed (queued or running) by this runner, that
            same :class:`Job` is returned (also with ``force``).
-        3. Otherwise a new job is queued on the thread pool.
+        3. Otherwise a new job is queued on the thread pool. When it starts, it claims
+           the spec in the store; if another app process is computing it, the job waits
+           for that result instead (see the module notes).
 
         Raises:
             ValidationError: the spec is not valid (see :func:`spec_key`) or ``fn`` is not
@@ -510,7 +531,42 @@ class JobRunner:
                 )
 
     def _run(self, job: Job, fn: JobFunction) -> None:
+        """Compute the job once across processes: claim its key in the store (a lease,
+        :mod:`.leases`) and compute, or wait for the process holding it and serve its
+        result. A forced job always computes, once no other process holds the key."""
         ctx = JobContext(job)
+        message = WAITING_FORCED if job._force else WAITING_FOR_OTHER
+
+        def waiting() -> None:
+            ctx.progress(math.nan, message)  # raises JobCancelled when cancelled
+
+        def ready() -> RunRecord | None:
+            return self.store.get(job.key)
+
+        try:
+            with leases.hold(
+                self.store,
+                leases.run_lease_key(job.key),
+                ready=None if job._force else ready,
+                waiting=waiting,
+            ) as found:
+                outcome = self._compute(job, fn, ctx) if found is None else None
+        except JobCancelled:  # cancelled while another process computed it: nothing ran here
+            logger.info("Job %s cancelled while another process computed it", job.key)
+            self._finish(job, "cancelled", message="Cancelled")
+            return
+        if found is not None:
+            job._from_store = True
+            self._finish(job, "done", message=COMPUTED_ELSEWHERE, result=found)
+            return
+        assert outcome is not None
+        state, final = outcome
+        self._finish(job, state, **final)
+
+    def _compute(
+        self, job: Job, fn: JobFunction, ctx: JobContext
+    ) -> tuple[JobState, dict[str, Any]]:
+        """Run ``fn`` and store its outcome; returns the job's final state and fields."""
         kind = job.spec.get("kind")
         begin = time.perf_counter()
         cells = self.cells.forcing() if job._force else self.cells
@@ -530,10 +586,8 @@ class JobRunner:
                 self._save_quietly(
                     job, RunResult(), seconds=seconds, status="cancelled", error=None
                 )
-                self._finish(job, "cancelled", message="Cancelled")
-                return
-            self._fail(job, exc, seconds)
-            return
+                return "cancelled", {"message": "Cancelled"}
+            return self._fail(job, exc, seconds)
 
         try:
             self.store.save(
@@ -549,13 +603,13 @@ class JobRunner:
             if record is None:
                 raise RunError(f"the result of job {job.key} was saved but cannot be read back")
         except Exception as exc:
-            self._fail(job, exc, seconds, while_saving=True)
-            return
-        self._finish(job, "done", message="Done", result=record)
+            return self._fail(job, exc, seconds, while_saving=True)
+        return "done", {"message": "Done", "result": record}
 
     def _fail(
         self, job: Job, exc: Exception, seconds: float, *, while_saving: bool = False
-    ) -> None:
+    ) -> tuple[JobState, dict[str, Any]]:
+        """Log and record a failed run; returns the job's final state and fields."""
         error = f"{type(exc).__name__}: {exc}"
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         logger.error(
@@ -567,7 +621,7 @@ class JobRunner:
             tb,
         )
         self._save_quietly(job, RunResult(), seconds=seconds, status="failed", error=error)
-        self._finish(job, "failed", message="Failed", error=error, tb=tb)
+        return "failed", {"message": "Failed", "error": error, "tb": tb}
 
 
 # --------------------------------------------------------------------------------------

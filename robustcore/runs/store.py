@@ -12,6 +12,11 @@ that experiments compute once and assemble runs from (:mod:`robustcore.runs.cell
 row per cell key with its spec, metrics (JSON) and arrays (one ``.npz`` blob, read
 without pickle). Cells are not runs: ``get`` and ``list_runs`` never see them.
 
+``leases`` holds the claims of specs being computed right now (:mod:`robustcore.runs.leases`):
+one row per claimed key with its holder, the holder's host and process id, and a heartbeat
+time the holder renews every few seconds. A claim whose heartbeat is too old belongs to a
+process that died and may be taken over. Leases are not results: nothing else reads them.
+
 ``reports`` holds report drafts (:mod:`robustcore.reports`): an id, a title, a summary and
 the ordered run keys. Deleting a run takes its key out of every report in the same
 transaction, so no report ever names a run the store does not hold.
@@ -40,6 +45,8 @@ import io
 import json
 import math
 import mimetypes
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -109,6 +116,14 @@ CREATE TABLE IF NOT EXISTS cells (
     metrics_json TEXT NOT NULL,
     arrays BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    taken REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS reports (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -162,6 +177,32 @@ class CellRecord:
     versions: dict[str, str]
     metrics: dict[str, Any]
     arrays: dict[str, np.ndarray]
+
+
+@dataclass
+class LeaseRecord:
+    """Who holds the lease of a key (see :meth:`ResultStore.claim`).
+
+    Attributes:
+        key: the leased key.
+        holder: the holder's id (unique per process and claim).
+        host: the host name of the holder's process.
+        pid: the process id of the holder's process.
+        taken: when the holder claimed the key (``time.time()``).
+        heartbeat: when the holder last renewed its claim (``time.time()``).
+    """
+
+    key: str
+    holder: str
+    host: str
+    pid: int
+    taken: float
+    heartbeat: float
+
+    @property
+    def age(self) -> float:
+        """Seconds since the last heartbeat (by this machine's clock)."""
+        return max(0.0, time.time() - self.heartbeat)
 
 
 @dataclass
@@ -728,6 +769,86 @@ class ResultStore:
         """Remove a report draft (never its runs). Returns True if it was there."""
         with self._connection() as conn, self._transaction(conn, write=True):
             return conn.execute("DELETE FROM reports WHERE id = ?", (report_id,)).rowcount > 0
+
+    # -- leases --------------------------------------------------------------------
+
+    def claim(self, key: str, holder: str, *, stale_after: float) -> bool:
+        """Claim the lease of ``key`` for ``holder``, in one write transaction.
+
+        The claim is taken when nobody holds the key, when ``holder`` holds it already
+        (its heartbeat is renewed), or when the current holder's heartbeat is older than
+        ``stale_after`` seconds: that holder died (or hung), and its claim is taken over.
+        Many processes may call this at once; exactly one of them gets a free key.
+
+        Args:
+            key: what is claimed (the lease helpers use ``"run:<key>"`` and
+                ``"cell:<key>"``).
+            holder: the claimer's id, unique per process and claim
+                (:func:`robustcore.runs.leases.new_holder`).
+            stale_after: seconds without a heartbeat after which a claim counts as dead.
+
+        Returns:
+            True if ``holder`` holds the lease now, False if another live holder does.
+        """
+        now = time.time()
+        current = self.lease_holder(key)  # a read first: a held key needs no write lock
+        if current is not None and current.holder != holder:
+            if now - current.heartbeat <= stale_after:
+                return False
+        with self._connection() as conn, self._transaction(conn, write=True):
+            now = time.time()
+            row = conn.execute(
+                "SELECT holder, heartbeat, taken FROM leases WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row[0] != holder and now - row[1] <= stale_after:
+                return False
+            taken = row[2] if row is not None and row[0] == holder else now
+            conn.execute(
+                "INSERT OR REPLACE INTO leases (key, holder, host, pid, taken, heartbeat)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key, holder, socket.gethostname(), os.getpid(), taken, now),
+            )
+        return True
+
+    def renew(self, key: str, holder: str) -> bool:
+        """Renew ``holder``'s claim of ``key`` (its heartbeat).
+
+        Returns:
+            False when ``holder`` no longer holds the key: it was released, or it went
+            stale and another holder took it over.
+        """
+        with self._connection() as conn, self._transaction(conn, write=True):
+            changed = conn.execute(
+                "UPDATE leases SET heartbeat = ? WHERE key = ? AND holder = ?",
+                (time.time(), key, holder),
+            ).rowcount
+        return changed > 0
+
+    def release(self, key: str, holder: str) -> bool:
+        """Give up ``holder``'s claim of ``key``; a claim of another holder is left alone.
+
+        Returns:
+            True if ``holder`` held the key (and now nobody does).
+        """
+        with self._connection() as conn, self._transaction(conn, write=True):
+            gone = conn.execute(
+                "DELETE FROM leases WHERE key = ? AND holder = ?", (key, holder)
+            ).rowcount
+        return gone > 0
+
+    def lease_holder(self, key: str) -> LeaseRecord | None:
+        """Who holds the lease of ``key`` (also a stale holder, see
+        :attr:`LeaseRecord.age`), or None when nobody does."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT key, holder, host, pid, taken, heartbeat FROM leases WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return LeaseRecord(
+            key=row[0], holder=row[1], host=row[2], pid=row[3], taken=row[4], heartbeat=row[5]
+        )
 
     # -- cells ---------------------------------------------------------------------
 
