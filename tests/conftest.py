@@ -41,13 +41,25 @@ def tiny_cnn(mnist5k):
     return train_entry("small_cnn", mnist5k, {"epochs": 1, "seed": 0})
 
 
+# Folders whose tests share one worker (pytest-xdist ``--dist loadgroup``, the default in
+# pyproject.toml): the AppTests share the worker's session home and the Playwright tests
+# share one ``streamlit run`` server, and in both the Home tests must see a first visit.
+# xdist hands the largest groups out first, so each of these starts its worker's session.
+SERIAL_FOLDERS = ("app", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist turns the group marks into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run each folder's Home tests first: they check what a first visit shows (no model
     yet), before other tests of the same session train the default model that a new
-    session then loads on its own."""
+    session then loads on its own. The app and e2e folders each run on one worker, in
+    this order; the unit and oracle tests are spread over the workers one by one."""
     folders: dict[Path, int] = {}
     for item in items:
-        folders.setdefault(Path(str(item.fspath)).parent, len(folders))
+        folder = Path(str(item.fspath)).parent
+        folders.setdefault(folder, len(folders))
+        if folder.name in SERIAL_FOLDERS and folder.parent.name == "tests":
+            item.add_marker(pytest.mark.xdist_group(folder.name))
 
     def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         i, item = pair
