@@ -37,3 +37,10 @@ class RunError(RobustcoreError):
 
 class JobCancelled(RobustcoreError):
     """Raised inside a job when the user cancelled it."""
+
+
+def shown(text: object, limit: int = 40) -> str:
+    """A name, dtype or library text from an uploaded file, fit for a message: unprintable
+    characters become ``?`` and it is cut to ``limit`` characters (ending in ``…``)."""
+    text = "".join(c if c.isprintable() else "?" for c in str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"

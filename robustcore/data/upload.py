@@ -30,7 +30,7 @@ import torch
 
 from robustcore.data.builtin import image_tensor, label_tensor, standardise, unit_bounds
 from robustcore.data.dataset import Dataset
-from robustcore.errors import UploadError
+from robustcore.errors import UploadError, shown
 from robustcore.limits import MAX_CLASS_NAME, MAX_CLASSES, size_text, upload_memory_budget
 
 MB = 2**20
@@ -44,6 +44,11 @@ MAX_SIDE = 256
 """Image height and width must lie in ``MIN_SIDE .. MAX_SIDE`` pixels."""
 UNPACKED_FACTOR = 8
 """The unpacked arrays may be at most this many times ``max_bytes`` (guards zip bombs)."""
+MAX_MEMBERS = 64
+"""Most entries the archive may hold (each costs memory to list before anything is read)."""
+TABLE_COPY_BYTES = 32
+"""Working bytes per value of a table beyond its own: standardising works on a float64 copy
+(and temporaries of its size) and keeps a float32 result."""
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 EXPECTED = (
@@ -54,6 +59,11 @@ EXPECTED = (
 
 def _size(n: int) -> str:
     return f"{n / MB:,.2f} MB ({n:,} bytes)"
+
+
+def _dtype_text(dtype: np.dtype) -> str:
+    """A dtype for a message; a structured one's field names come from the file, unshown."""
+    return "structured (named fields)" if dtype.names else shown(dtype)
 
 
 def _read_bytes(data: bytes | bytearray | memoryview | str | Path, max_bytes: int) -> bytes:
@@ -95,6 +105,14 @@ def _open_arrays(raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
             "The file is not a valid .npz (a zip archive of NumPy arrays); it may be corrupt "
             f"or in another format. {EXPECTED}"
         )
+    # Each entry of the central directory (signature PK\1\2) becomes an object when the
+    # archive is opened: count them first, so a file of many empty entries is refused cheaply.
+    members = raw.count(b"PK\x01\x02")
+    if members > MAX_MEMBERS:
+        raise UploadError(
+            f"The .npz holds {members:,} entries; at most {MAX_MEMBERS} are accepted. Save only "
+            "the arrays x_train, y_train, x_test, y_test and class_names."
+        )
     try:
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as err:
@@ -108,7 +126,9 @@ def _open_arrays(raw: bytes, max_bytes: int) -> dict[str, np.ndarray]:
         keys = list(npz.files)
         missing = [k for k in REQUIRED if k not in keys]
         if missing:
-            held = ", ".join(keys) if keys else "no arrays"
+            held = ", ".join(shown(k) or "''" for k in keys[:6]) if keys else "no arrays"
+            if len(keys) > 6:
+                held += f" and {len(keys) - 6:,} more"
             raise UploadError(
                 f"The .npz is missing {', '.join(missing)} (it holds {held}). {EXPECTED}"
             )
@@ -164,7 +184,8 @@ def _declared(npz: np.lib.npyio.NpzFile, key: str) -> tuple[tuple[int, ...], np.
         logger.info("npz array %r header refused: %s", key, err)
         raise UploadError(
             f"Array '{key}' cannot be read: the file is corrupt, or the array's header is "
-            f"damaged or oversized. Save the arrays again with np.savez. {EXPECTED}"
+            "damaged or oversized. Save the arrays again with np.savez(path, x_train=..., "
+            "y_train=..., x_test=..., y_test=...)."
         ) from None
     return tuple(int(d) for d in shape), dtype
 
@@ -183,8 +204,10 @@ def _check_working_memory(npz: np.lib.npyio.NpzFile, keys: list[str]) -> None:
             )
         n = int(np.prod(shape, dtype=np.float64)) if shape else 1
         total += n * dtype.itemsize
-        if key.startswith("x_"):
-            total += 2 * 4 * n  # the float32 copy and its layout conversion
+        if key.startswith("x_") and len(shape) == 2:
+            total += TABLE_COPY_BYTES * n  # a table is standardised in float64
+        elif key.startswith("x_"):
+            total += 3 * 4 * n  # the float32 copy, its scaled copy and the NCHW copy
         elif key.startswith("y_"):
             total += 8 * n  # int64 labels
         if total > budget:
@@ -198,8 +221,8 @@ def _check_working_memory(npz: np.lib.npyio.NpzFile, keys: list[str]) -> None:
 def _check_x(key: str, x: np.ndarray) -> None:
     if x.dtype.kind not in "iuf":
         raise UploadError(
-            f"{key} has dtype {x.dtype}, which is not numeric. Expected numbers: uint8 "
-            "pixels (0..255), floats in [0, 1] for images, or any numbers for a table."
+            f"{key} has dtype {_dtype_text(x.dtype)}, which is not numeric. Expected numbers: "
+            "uint8 pixels (0..255), floats in [0, 1] for images, or any numbers for a table."
         )
     if x.ndim not in (2, 3, 4):
         raise UploadError(
@@ -218,7 +241,9 @@ def _check_y(key: str, y: np.ndarray) -> np.ndarray:
             "(not one-hot)."
         )
     if y.dtype.kind not in "iufb":
-        raise UploadError(f"{key} has dtype {y.dtype}; expected integer class indices 0, 1, 2, ...")
+        raise UploadError(
+            f"{key} has dtype {_dtype_text(y.dtype)}; expected integer class indices 0, 1, 2, ..."
+        )
     return y
 
 
@@ -381,10 +406,10 @@ def load_npz(
     present = np.unique(y_tr)
     if len(present) < num_classes:
         first, n_missing = _missing_classes(present, num_classes)
-        shown = ", ".join(map(str, first)) + (" ..." if n_missing > len(first) else "")
+        listed = ", ".join(map(str, first)) + (" ..." if n_missing > len(first) else "")
         raise UploadError(
             f"Every class 0..{num_classes - 1} must occur in y_train (the largest label is "
-            f"{num_classes - 1}), but {n_missing:,} are missing from y_train: {shown}. "
+            f"{num_classes - 1}), but {n_missing:,} are missing from y_train: {listed}. "
             "Relabel the classes as 0..C-1 or add training samples for them."
         )
 
@@ -396,8 +421,8 @@ def load_npz(
         cn = arrays["class_names"]
         if cn.dtype.kind not in "US" or cn.ndim != 1 or len(cn) != num_classes:
             raise UploadError(
-                f"class_names has shape {cn.shape} and dtype {cn.dtype}; expected a 1-D string "
-                f"array with one name per class ({num_classes} names), e.g. "
+                f"class_names has shape {cn.shape} and dtype {_dtype_text(cn.dtype)}; expected a "
+                f"1-D string array with one name per class ({num_classes} names), e.g. "
                 "np.array(['cat', 'dog'])."
             )
         class_names = [

@@ -16,6 +16,7 @@ import fcntl
 import io
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -33,7 +34,7 @@ from torch import nn
 from ..data import Dataset
 from ..data import load as load_dataset
 from ..device import get_device, preferred_memory_format
-from ..errors import ModelError, UploadError, ValidationError
+from ..errors import ModelError, UploadError, ValidationError, shown
 from ..hashing import stable_hash
 from ..paths import subdir
 from ..progress import split
@@ -44,6 +45,20 @@ logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 200 * 2**20
 _MEMORY_CACHE_SIZE = 8
+CHECK_BATCH = 8
+"""Test inputs an uploaded model is run on before it is accepted."""
+MAX_WEIGHT_ENTRIES = 20_000
+"""Most entries a ``torch.save`` archive may hold (one per tensor storage, plus a few)."""
+OBJECT_BYTES = 32
+"""Memory per byte of a pickled record or a safetensors header once read into objects
+(measured: about 20-28; each small tensor is a Python and a C++ object)."""
+LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+"""How a ``torch.save`` file of the format before PyTorch 1.6 (one long pickle) begins."""
+NOT_WEIGHTS = (
+    "This is not a weights file that can be read as tensors only. Expected a state_dict saved "
+    "with torch.save(model.state_dict(), path) or a .safetensors file; files holding other "
+    "Python objects are refused."
+)
 
 
 @dataclass
@@ -394,20 +409,34 @@ def list_zoo() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _first_sentence(exc: BaseException, limit: int = 100) -> str:
+    """The first sentence of a library's error, short and printable, for a message."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return shown(re.split(r"(?<=[.!?])\s", text)[0].rstrip("."), limit)
+
+
 def _check_outputs(model: nn.Module, dataset: Dataset, device: torch.device) -> None:
+    """Run the model on the first test inputs: logits of the right shape for two batch
+    sizes, finite, depending on the input, from finite weights."""
+    x = dataset.x_test[:CHECK_BATCH].to(device)
+    dims = ", ".join(map(str, x.shape[1:]))
     try:
         with torch.inference_mode():
-            out = model(dataset.x_test[:2].to(device))
+            out = model(x)
+            one = model(x[:1])
     except Exception as exc:  # noqa: BLE001 - any failure of a user model is reported
+        logger.info("user model failed on its check inputs: %s", exc)
         raise ModelError(
-            f"The model failed on inputs of shape {tuple(dataset.x_test[:2].shape)}: {exc}"
-        ) from exc
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, dataset.num_classes):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ModelError(
-            f"The model must return logits of shape (batch, {dataset.num_classes}) for "
-            f"{dataset.name}; it returned {shape}."
-        )
+            f"The model fails on a batch of the dataset's inputs, shape (N, {dims}) "
+            f"({_first_sentence(exc)}); it must map such a batch to logits."
+        ) from None
+    for got, n in ((out, len(x)), (one, 1)):
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (n, dataset.num_classes):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise ModelError(
+                f"The model must return logits of shape (batch, {dataset.num_classes}) for "
+                f"{shown(dataset.name)}; for a batch of {n} it returned {shown(shape)}."
+            )
     if not out.dtype.is_floating_point:
         raise ModelError(
             f"The model must return floating-point logits; it returned {out.dtype} values."
@@ -417,6 +446,18 @@ def _check_outputs(model: nn.Module, dataset: Dataset, device: torch.device) -> 
             "The model returns NaN or infinite logits on the first test inputs; check the "
             "weights (a diverged training or a damaged file)."
         )
+    differs = (x != x[:1]).flatten(1).any(1)
+    if bool(differs.any()) and bool((out[differs] == out[:1]).all()):
+        raise ModelError(
+            "The model returns the same logits for different inputs, so it ignores its input "
+            "and no attack on it means anything; check that these are the trained weights."
+        )
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ModelError(
+                f"Weight '{shown(name)}' holds NaN or infinite values; check the weights (a "
+                "diverged training or a damaged file)."
+            )
 
 
 def _check_size(data: bytes, max_bytes: int) -> None:
@@ -439,31 +480,65 @@ def _looks_like_safetensors(data: bytes) -> bool:
 def _check_unpacked_size(data: bytes) -> None:
     """A ``torch.save`` file is a zip archive: refuse one whose entries unpack to more than
     the upload memory budget, from the sizes it declares, before anything is unpacked (a
-    deflate-compressed entry can make a small file huge)."""
+    deflate-compressed entry can make a small file huge). Its pickled records count
+    :data:`OBJECT_BYTES` times (each tensor they describe becomes objects), and the entries
+    are counted before the archive is listed (each listed entry is an object too)."""
     import zipfile
 
     from ..limits import size_text, upload_memory_budget
 
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        return
+    entries = data.count(b"PK\x01\x02")  # the central directory's entry signature
+    if entries > MAX_WEIGHT_ENTRIES:
+        raise UploadError(
+            f"This weights file holds {entries:,} entries; at most {MAX_WEIGHT_ENTRIES:,} are "
+            "accepted. Save the model's state_dict with torch.save(model.state_dict(), path)."
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            unpacked = sum(info.file_size for info in zf.infolist())
+            infos = zf.infolist()
     except zipfile.BadZipFile:
         return  # torch.load reports it
+    unpacked = sum(info.file_size for info in infos)
+    records = sum(info.file_size for info in infos if info.filename.endswith(".pkl"))
     budget = upload_memory_budget()
     if unpacked > budget:
         raise UploadError(
             f"This weights file unpacks to {size_text(unpacked)}; the limit per upload is "
             f"{size_text(budget)}."
         )
+    if unpacked + OBJECT_BYTES * records > budget:
+        raise UploadError(
+            f"This weights file describes its tensors in {size_text(records)} of pickled "
+            f"records, which would take about {size_text(OBJECT_BYTES * records)} of memory to "
+            f"read; the limit per upload is {size_text(budget)}."
+        )
+
+
+def _check_header_size(data: bytes) -> None:
+    """A safetensors header is JSON listing every tensor: refuse one that would take more
+    than the budget once read (:data:`OBJECT_BYTES` per byte), before reading it."""
+    from ..limits import size_text, upload_memory_budget
+
+    header = int.from_bytes(data[:8], "little")
+    budget = upload_memory_budget()
+    if len(data) + OBJECT_BYTES * header > budget:
+        raise UploadError(
+            f"This safetensors file lists its tensors in a {size_text(header)} header, which "
+            f"would take about {size_text(OBJECT_BYTES * header)} of memory to read; the limit "
+            f"per upload is {size_text(budget)}."
+        )
 
 
 def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file or of a ``torch.save`` state_dict (weights-only
     loader). Neither format can run code; a library's own error text is logged, not shown
-    (it may advise turning the safety off)."""
+    (it may advise turning the safety off). Only the zip format of ``torch.save`` (PyTorch
+    1.6 and later) is read: the older format is one pickle, whose objects are made before
+    anything about them can be checked."""
+    import zipfile
+
     if _looks_like_safetensors(data):
+        _check_header_size(data)
         try:
             from safetensors.torch import load as load_safetensors
 
@@ -475,16 +550,20 @@ def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
                 "data do not agree. Save the weights again with safetensors.torch.save_file."
             ) from None
         return dict(state)
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data.startswith(LEGACY_MAGIC):
+            raise UploadError(
+                "This .pt file is in the format of PyTorch before 1.6, which is not read here. "
+                "Load it and save it again with torch.save in a current PyTorch, or as "
+                ".safetensors."
+            )
+        raise UploadError(NOT_WEIGHTS)
     _check_unpacked_size(data)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt or unsafe files all land here
         logger.info("weights upload refused: %s", exc)
-        raise UploadError(
-            "This is not a weights file that can be read as tensors only. Expected a "
-            "state_dict saved with torch.save(model.state_dict(), path) or a .safetensors "
-            "file; files holding other Python objects are refused."
-        ) from None
+        raise UploadError(NOT_WEIGHTS) from None
     if isinstance(state, Mapping):
         for wrapper in ("state_dict", "model_state_dict"):
             if wrapper in state and isinstance(state[wrapper], Mapping):
@@ -496,17 +575,39 @@ def _read_state_dict(data: bytes) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _misfit(state: Mapping[str, torch.Tensor], model: nn.Module) -> str:
+    """Why ``state`` does not load into ``model``, in a few words: the first wrong shape,
+    missing weight and foreign name (torch's own text lists every name)."""
+    own = model.state_dict()
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    foreign = [k for k in state if k not in own]
+    parts = []
+    if wrong:
+        k = wrong[0]
+        more = f" ({len(wrong) - 1} more shapes differ)" if len(wrong) > 1 else ""
+        parts.append(
+            f"'{shown(k)}' has shape {shown(tuple(state[k].shape))} where it needs "
+            f"{tuple(own[k].shape)}{more}"
+        )
+    if missing:
+        parts.append(f"{len(missing):,} of its weights are missing, e.g. '{shown(missing[0])}'")
+    if foreign:
+        parts.append(f"{len(foreign):,} names are not its own, e.g. '{shown(foreign[0])}'")
+    return "; ".join(parts) or "the weights do not load"
+
+
 def _check_dtypes(state: Mapping[str, torch.Tensor], model: nn.Module) -> None:
     """Refuse weights that load_state_dict would silently cast: complex values, or integers
     or booleans where the architecture has floating-point parameters."""
     own = model.state_dict()
     for key, value in state.items():
         if value.is_complex():
-            raise ModelError(f"Weight {key[:80]!r} holds complex numbers; weights must be real.")
+            raise ModelError(f"Weight '{shown(key)}' holds complex numbers; weights must be real.")
         want = own.get(key)
         if want is not None and want.is_floating_point() and not value.is_floating_point():
             raise ModelError(
-                f"Weight {key[:80]!r} is {value.dtype}; this architecture needs floating-point "
+                f"Weight '{shown(key)}' is {value.dtype}; this architecture needs floating-point "
                 "weights there. Save the trained model's own state_dict."
             )
 
@@ -540,7 +641,8 @@ def load_user_weights(
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            errors.append((name, str(exc)))
+            logger.info("weights do not fit %s: %s", name, exc)
+            errors.append((name, _misfit(state, model)))
             continue
         model = _freeze(model, device)
         _check_outputs(model, ds, device)
@@ -548,13 +650,13 @@ def load_user_weights(
         return model
     if arch == "auto":
         raise ModelError(
-            f"These weights match none of the architectures for {ds.name} "
+            f"These weights match none of the architectures for {shown(ds.name)} "
             f"({', '.join(candidates)}; input {ds.input_shape}, {ds.num_classes} classes). "
             "Save the state_dict of one of them."
         )
     raise ModelError(
-        f"These weights do not fit the {arch!r} architecture for {ds.name} "
-        f"(input {ds.input_shape}, {ds.num_classes} classes): {errors[0][1][:600]}"
+        f"These weights do not fit the {arch!r} architecture for {shown(ds.name)} "
+        f"(input {ds.input_shape}, {ds.num_classes} classes): {errors[0][1]}."
     )
 
 
