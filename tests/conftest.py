@@ -41,54 +41,25 @@ def tiny_cnn(mnist5k):
     return train_entry("small_cnn", mnist5k, {"epochs": 1, "seed": 0})
 
 
-# Tests that share state run on one pytest-xdist worker, in this file's order
-# (``--dist loadgroup --no-loadscopereorder``, the defaults in pyproject.toml): the
-# AppTests of a group share the worker's session home, the Playwright tests of a group
-# share one ``streamlit run`` server, and the Home tests (first in their group) must see a
-# first visit. Groups come first in the collection, so xdist hands each worker an app group
-# and then an e2e group before any unit test: with two workers, each group starts on a
-# fresh home and a fresh server. The split balances the groups' measured times.
-SECOND_GROUP = {
-    "app": {
-        "test_blackbox_page.py",
-        "test_defense_pages.py",
-        "test_inversion_extraction_pages.py",
-        "test_pages_without_model.py",
-        "test_privacy_pages.py",
-        "test_query_limitation.py",
-        "test_report_pages.py",
-        "test_scorecard_page.py",
-    },
-    "e2e": {
-        "test_defenses_e2e.py",
-        "test_extraction_e2e.py",
-        "test_inference_defenses_e2e.py",
-        "test_poisoning_e2e.py",
-    },
-}
-
-
-def xdist_group(path: Path) -> str | None:
-    """The worker group of a test file: ``app_a``/``app_b``, ``e2e_a``/``e2e_b``, or None
-    (unit and oracle tests, spread over the workers one by one)."""
-    folder = path.parent
-    if folder.parent.name != "tests" or folder.name not in SECOND_GROUP:
-        return None
-    return f"{folder.name}_{'b' if path.name in SECOND_GROUP[folder.name] else 'a'}"
+# Folders whose tests share one worker (pytest-xdist ``--dist loadgroup``, the default in
+# pyproject.toml): the AppTests share the worker's session home and the Playwright tests
+# share one ``streamlit run`` server, and in both the Home tests must see a first visit.
+# xdist hands the largest groups out first, so each of these starts its worker's session.
+SERIAL_FOLDERS = ("app", "e2e")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist turns the group marks into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run each folder's Home tests first: they check what a first visit shows (no model
     yet), before other tests of the same session train the default model that a new
-    session then loads on its own. Mark each app and e2e file with its worker group."""
+    session then loads on its own. The app and e2e folders each run on one worker, in
+    this order; the unit and oracle tests are spread over the workers one by one."""
     folders: dict[Path, int] = {}
     for item in items:
-        path = Path(str(item.fspath))
-        folders.setdefault(path.parent, len(folders))
-        group = xdist_group(path)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        folder = Path(str(item.fspath)).parent
+        folders.setdefault(folder, len(folders))
+        if folder.name in SERIAL_FOLDERS and folder.parent.name == "tests":
+            item.add_marker(pytest.mark.xdist_group(folder.name))
 
     def key(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         i, item = pair
