@@ -3,17 +3,6 @@
 :class:`JobRunner` runs job functions on a small thread pool. A job is described by a spec
 (see :mod:`robustcore.runs.spec`) and computed by a function ``fn(ctx) -> RunResult``.
 
-* Jobs wait in a fair queue, not first come first served. Each job has an ``owner`` (the
-  browser session that submitted it; ``None`` for the CLI, tools and tests). A job starts
-  only when a worker is free *and* its owner runs fewer than ``per_owner`` jobs (default
-  ``max(1, max_workers - 1)``, setting ``ROBUSTCORE_JOBS_PER_SESSION``), so one session can
-  never hold every worker. Among the jobs that may start, the owner who started a job
-  least recently goes first (round-robin over owners), first in first out within one
-  owner. Jobs without an owner are one shared "anonymous" owner in that round-robin, with
-  no per-session limit. A waiting job shows its place: :attr:`Job.queue_position` (1 = next
-  to start) and a message such as "Waiting for a free worker: 2nd in line (2 jobs
-  running)", both updated whenever the queue moves.
-
 * A spec whose result is already stored is not computed again: ``submit`` answers at once
   with a finished job marked ``from_store`` (unless ``force=True``).
 * A spec that is being computed right now is not started twice: a second ``submit`` of the
@@ -37,8 +26,7 @@ those stored by earlier runs (or computed by another job, of this process or ano
 right now) and computes only the missing ones; a forced job computes every cell again.
 
 Cancelling is cooperative: :meth:`Job.cancel` only raises a flag. A job that has not
-started yet is cancelled at once, leaves the queue (the jobs behind it move up) and its
-function never runs; a running function stops
+started yet is cancelled at once and its function never runs; a running function stops
 the next time it calls ``ctx.progress(...)`` or ``ctx.check_cancelled()``, which raise
 :class:`~robustcore.errors.JobCancelled`. A function that never calls them runs to the end.
 
@@ -50,12 +38,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,77 +72,6 @@ WAITING_FORCED = "Another app process is computing this spec; the forced run sta
 COMPUTED_ELSEWHERE = "Computed by another app process"
 """The final message of a job whose result another process computed (``from_store``)."""
 
-WAITING_FOR_WORKER = "Waiting for a free worker"
-"""The message of a job just queued; once the queue is sorted it says the job's place."""
-
-PER_SESSION_ENV = "ROBUSTCORE_JOBS_PER_SESSION"
-"""The setting for how many jobs one owner (browser session) may run at a time."""
-
-
-def ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, …, 21st."""
-    if 10 <= n % 100 <= 20:
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def waiting_message(position: int, running: int) -> str:
-    """What a queued job says while it waits for a worker."""
-    return f"{WAITING_FOR_WORKER}: {ordinal(position)} in line ({_count(running, 'job')} running)"
-
-
-def held_message(position: int, per_owner: int) -> str:
-    """What a queued job says while its owner already runs its share of the workers."""
-    jobs = "your other job is" if per_owner == 1 else "your other jobs are"
-    return (
-        f"Waiting: {jobs} using this session's share of the workers "
-        f"(limit {per_owner} at a time); {ordinal(position)} in line"
-    )
-
-
-_REMEMBERED_OWNERS = 1024
-"""Owners whose turn in the round-robin is remembered before idle ones are forgotten."""
-
-
-def _at_least_one(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ValidationError(f"{name} must be a whole number of at least 1, got {value!r}")
-    if int(value) < 1:
-        raise ValidationError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
-def _anyone(owner: str | None) -> bool:
-    return True
-
-
-def per_owner_from_env(max_workers: int) -> int:
-    """Jobs one owner may run at a time: ``ROBUSTCORE_JOBS_PER_SESSION`` when set, else
-    ``max(1, max_workers - 1)``.
-
-    Raises:
-        ValidationError: the setting is not a whole number of at least 1.
-    """
-    raw = os.environ.get(PER_SESSION_ENV, "").strip()
-    if not raw:
-        return max(1, int(max_workers) - 1)
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValidationError(
-            f"{PER_SESSION_ENV} must be a whole number of at least 1 (how many jobs one "
-            f"browser session may run at a time), got {raw!r}."
-        )
-    return value
-
 
 class Job:
     """One computation of a spec, as seen from outside.
@@ -167,11 +83,7 @@ class Job:
         spec: the spec (a plain JSON copy: tuples became lists).
         state: ``queued``, ``running``, ``done``, ``failed`` or ``cancelled``.
         progress: how far along the job is, between 0 and 1.
-        message: the last progress message (while queued: its place in the queue).
-        queue_position: while queued, its place in the runner's queue (1 = next to start);
-            None once it runs or is finished.
-        owner: who submitted it (a browser session id), or None (CLI, tools, tests). A job
-            shared by several sessions keeps its first owner.
+        message: the last progress message.
         error: ``"ExcType: message"`` when the job failed, else None.
         traceback: the formatted traceback of a failure, else None.
         from_store: True when nothing was computed by this job: the result was already
@@ -183,24 +95,23 @@ class Job:
             read back from the store, so it is exactly what other sessions will see.
     """
 
-    def __init__(self, key: str, spec: dict[str, Any], owner: str | None = None) -> None:
+    def __init__(self, key: str, spec: dict[str, Any]) -> None:
         self.key = key
         self.spec = spec
-        self.owner = owner
         self.created = time.time()
         self._lock = threading.Lock()
         self._cancel_event = threading.Event()
         self._done_event = threading.Event()
         self._state: JobState = "queued"
         self._progress = 0.0
-        self._message = WAITING_FOR_WORKER
-        self._queue_position: int | None = None
+        self._message = "Waiting for a free worker"
         self._error: str | None = None
         self._traceback: str | None = None
         self._from_store = False
         self._started: float | None = None
         self._finished: float | None = None
         self._result: RunRecord | None = None
+        self._future: Future[None] | None = None
         self._on_queued_cancel: Callable[[Job], None] | None = None
         self._force = False  # submitted with force=True: its cells are computed again
         self.estimate: float | None = None
@@ -242,12 +153,6 @@ class Job:
     def message(self) -> str:
         with self._lock:
             return self._message
-
-    @property
-    def queue_position(self) -> int | None:
-        """1 for the next job to start, 2 after it, …; None unless the job is queued."""
-        with self._lock:
-            return self._queue_position
 
     @property
     def error(self) -> str | None:
@@ -311,8 +216,6 @@ class Job:
                 "state": self._state,
                 "progress": self._progress,
                 "message": self._message,
-                "queue_position": self._queue_position,
-                "owner": self.owner,
                 "error": self._error,
                 "from_store": self._from_store,
                 "created": self.created,
@@ -325,8 +228,7 @@ class Job:
     def cancel(self) -> bool:
         """Ask the job to stop.
 
-        A job still waiting for a worker is cancelled at once and leaves the queue (its
-        function never runs).
+        A job still waiting for a worker is cancelled at once (its function never runs).
         A running job stops at its next ``ctx.progress``/``ctx.check_cancelled`` call.
 
         Returns:
@@ -341,9 +243,10 @@ class Job:
                 return True
             self._state = "cancelled"
             self._message = "Cancelled before it started"
-            self._queue_position = None
             self._finished = time.time()
-            callback = self._on_queued_cancel
+            future, callback = self._future, self._on_queued_cancel
+        if future is not None:
+            future.cancel()
         try:
             if callback is not None:
                 callback(self)
@@ -365,15 +268,7 @@ class Job:
             self._state = "running"
             self._started = time.time()
             self._message = "Started"
-            self._queue_position = None
             return True
-
-    def _set_queued(self, position: int, message: str) -> None:
-        with self._lock:
-            if self._state != "queued":
-                return
-            self._queue_position = position
-            self._message = message
 
     def _set_progress(self, fraction: float, message: str) -> None:
         with self._lock:
@@ -395,7 +290,6 @@ class Job:
         with self._lock:
             self._state = state
             self._message = message
-            self._queue_position = None
             self._finished = time.time()
             self._result = result
             self._error = error
@@ -466,112 +360,68 @@ def _is_cancellation(exc: BaseException) -> bool:
 
 
 class JobRunner:
-    """Runs job functions on a thread pool, fairly shared between owners (browser
-    sessions), and keeps their results in a :class:`ResultStore`.
+    """Runs job functions on a thread pool and keeps their results in a :class:`ResultStore`.
 
     Args:
         store: where results go; ``None`` opens the default store under ROBUSTCORE_HOME.
         max_workers: how many jobs compute at the same time; others wait in a queue.
-        per_owner: how many of those one owner may run at a time; ``None`` reads
-            ``ROBUSTCORE_JOBS_PER_SESSION``, else ``max(1, max_workers - 1)``, so that with
-            two workers one session never holds both. Jobs without an owner have no limit.
-
-    Raises:
-        ValidationError: ``max_workers`` or ``per_owner`` (or its setting) is not a whole
-            number of at least 1.
     """
 
-    def __init__(
-        self,
-        store: ResultStore | None = None,
-        max_workers: int = 2,
-        *,
-        per_owner: int | None = None,
-    ) -> None:
-        self.max_workers = _at_least_one("max_workers", max_workers)
-        if per_owner is None:
-            self.per_owner = per_owner_from_env(self.max_workers)
-        else:
-            self.per_owner = _at_least_one("per_owner", per_owner)
+    def __init__(self, store: ResultStore | None = None, max_workers: int = 2) -> None:
+        if int(max_workers) < 1:
+            raise ValidationError(f"max_workers must be at least 1, got {max_workers}")
         self.store = store if store is not None else ResultStore()
         self.cells = CellCache(self.store)
+        self.max_workers = int(max_workers)
         self._executor = ThreadPoolExecutor(
             max_workers=self.max_workers, thread_name_prefix="robustcore-job"
         )
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)  # notified when a worker is freed
         self._inflight: dict[str, Job] = {}
-        # The fair queue: (submit order, job, fn) in submit order; only _dispatch starts
-        # them, handing the executor no more than it has free workers.
-        self._pending: list[tuple[int, Job, JobFunction]] = []
-        self._seq = 0
-        self._running: set[Job] = set()  # jobs holding a worker
-        self._running_by_owner: dict[str | None, int] = {}
-        self._last_start: dict[str | None, int] = {}  # owner -> tick of its latest start
-        self._tick = 0
         self._closed = False
-        self._executor_closed = False
 
     def __repr__(self) -> str:
-        return (
-            f"JobRunner(store={self.store!r}, max_workers={self.max_workers}, "
-            f"per_owner={self.per_owner})"
-        )
+        return f"JobRunner(store={self.store!r}, max_workers={self.max_workers})"
 
     # -- public --------------------------------------------------------------------
 
-    def submit(
-        self, experiment: Any, dataset: Any, *, force: bool = False, owner: str | None = None
-    ) -> Job:
+    def submit(self, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
         """Get the job that computes ``experiment`` (a :class:`~robustcore.experiments.
         Experiment`) on ``dataset``: its spec comes from the experiment's own fields and its
         job function from :meth:`Experiment.job`, so the key always names what runs.
 
-        Served from the store, shared with an identical job in flight, or queued for
-        ``owner``, as in :meth:`submit_job`.
+        Served from the store, shared with an identical job in flight, or queued, as in
+        :meth:`submit_job`.
         """
         if isinstance(experiment, Mapping):  # the low-level form: (spec, fn)
-            return self.submit_job(experiment, dataset, force=force, owner=owner)
+            return self.submit_job(experiment, dataset, force=force)
         if not (hasattr(experiment, "spec") and hasattr(experiment, "job")):
             raise ValidationError(
                 f"submit() takes an Experiment and a Dataset, got {type(experiment).__name__}."
             )
-        return self.submit_job(
-            experiment.spec(dataset), experiment.job(dataset), force=force, owner=owner
-        )
+        return self.submit_job(experiment.spec(dataset), experiment.job(dataset), force=force)
 
-    def submit_job(
-        self,
-        spec: Mapping[str, Any],
-        fn: JobFunction,
-        *,
-        force: bool = False,
-        owner: str | None = None,
-    ) -> Job:
+    def submit_job(self, spec: Mapping[str, Any], fn: JobFunction, *, force: bool = False) -> Job:
         """Get the job that computes a hand-made ``spec`` with ``fn`` (for tools and tests;
         pages and the CLI submit experiments).
 
         1. Unless ``force``, a result already stored is returned at once as a finished
            job with ``from_store=True``; nothing runs.
         2. If the same spec is being computed (queued or running) by this runner, that
-           same :class:`Job` is returned (also with ``force``); it keeps its first owner.
-        3. Otherwise a new job of ``owner`` (a browser session id; ``None``: the CLI,
-           tools, tests) joins the fair queue and starts once a worker is free and its
-           owner is within its share (see the module notes). When it starts, it claims
+           same :class:`Job` is returned (also with ``force``).
+        3. Otherwise a new job is queued on the thread pool. When it starts, it claims
            the spec in the store; if another app process is computing it, the job waits
-           for that result instead.
+           for that result instead (see the module notes).
 
         Raises:
-            ValidationError: the spec is not valid (see :func:`spec_key`), ``fn`` is not
-                callable, or ``owner`` is not a string or None.
+            ValidationError: the spec is not valid (see :func:`spec_key`) or ``fn`` is not
+                callable.
             RunError: the runner was shut down.
         """
         plain = checked_plain(spec)
         key = spec_key(plain)
         if not callable(fn):
             raise ValidationError(f"fn must be callable, got {type(fn).__name__}")
-        if owner is not None and not isinstance(owner, str):
-            raise ValidationError(f"owner must be a string or None, got {type(owner).__name__}")
         with self._lock:
             if self._closed:
                 raise RunError("the job runner was shut down; create a new one")
@@ -582,13 +432,15 @@ class JobRunner:
             existing = self._inflight.get(key)
             if existing is not None and not existing.done:
                 return existing
-            job = Job(key, plain, owner=owner)
+            job = Job(key, plain)
             job._force = bool(force)
             job._on_queued_cancel = self._cancelled_before_start
             self._inflight[key] = job
-            self._seq += 1
-            self._pending.append((self._seq, job, fn))
-            self._dispatch()
+            try:
+                job._future = self._executor.submit(self._execute, job, fn)
+            except BaseException:
+                del self._inflight[key]
+                raise
         return job
 
     def stored(self, key: str) -> Job | None:
@@ -609,13 +461,8 @@ class JobRunner:
         with self._lock:
             return [job for job in self._inflight.values() if not job.done]
 
-    def queue(self) -> list[Job]:
-        """The queued jobs in the order they are expected to start (next one first)."""
-        with self._lock:
-            return [job for _, job, _ in self._line()]
-
     def shutdown(self, wait: bool = True, *, cancel: bool = False) -> None:
-        """Stop accepting jobs. Jobs already queued still run (unless ``cancel``).
+        """Stop accepting jobs.
 
         Args:
             wait: block until the running and queued jobs are finished.
@@ -627,155 +474,16 @@ class JobRunner:
         if cancel:
             for job in pending:
                 job.cancel()
-        if wait:
-            with self._idle:
-                while self._pending or self._running:
-                    self._idle.wait()
-            self._close_executor(wait=True)
-        else:
-            self._close_executor_when_idle()
-
-    # -- the fair queue ------------------------------------------------------------
-
-    def _may_start(self, owner: str | None, running_by_owner: Mapping[str | None, int]) -> bool:
-        return owner is None or running_by_owner.get(owner, 0) < self.per_owner
-
-    @staticmethod
-    def _pick(
-        entries: list[tuple[int, Job, JobFunction]],
-        last_start: Mapping[str | None, int],
-        allowed: Callable[[str | None], bool],
-    ) -> int | None:
-        """Index of the entry to start next: among owners ``allowed`` to start one, the
-        owner whose latest start is longest ago (never: first), its oldest entry."""
-        best: int | None = None
-        best_rank: tuple[int, int] | None = None
-        for index, (seq, job, _) in enumerate(entries):
-            if not allowed(job.owner):
-                continue
-            rank = (last_start.get(job.owner, 0), seq)
-            if best_rank is None or rank < best_rank:
-                best, best_rank = index, rank
-        return best
-
-    def _dispatch(self) -> None:
-        """Start queued jobs while workers are free, fairly; then renumber the queue.
-        Called with ``self._lock`` held, whenever the queue or the workers change."""
-        if self._executor_closed:
-            return
-        while len(self._running) < self.max_workers and self._pending:
-            index = self._pick(
-                self._pending,
-                self._last_start,
-                lambda owner: self._may_start(owner, self._running_by_owner),
-            )
-            if index is None:
-                break
-            _, job, fn = self._pending.pop(index)
-            if not job._try_start():
-                continue  # cancelled a moment ago; its cancel removes nothing more
-            self._running.add(job)
-            self._running_by_owner[job.owner] = self._running_by_owner.get(job.owner, 0) + 1
-            self._tick += 1
-            self._last_start[job.owner] = self._tick
-            try:
-                self._executor.submit(self._execute, job, fn)
-            except BaseException as exc:  # the interpreter is shutting down
-                self._release(job)
-                self._inflight.pop(job.key, None)
-                job._set_final("failed", message="Failed", error=f"{type(exc).__name__}: {exc}")
-                job._done_event.set()
-        self._forget_idle_owners()
-        self._number_queue()
-
-    def _line(self) -> list[tuple[int, Job, JobFunction]]:
-        """The queued jobs in their expected start order (with ``self._lock`` held): first
-        those the scheduler would start as workers free up, each start taking its owner's
-        turn and share; then those held back by their owner's share, round-robin."""
-        entries = [entry for entry in self._pending if entry[1].state == "queued"]
-        running = dict(self._running_by_owner)
-        last = dict(self._last_start)
-        tick = self._tick
-        line: list[tuple[int, Job, JobFunction]] = []
-        for limited in (True, False):
-            while entries:
-                index = self._pick(
-                    entries,
-                    last,
-                    (lambda owner: self._may_start(owner, running)) if limited else _anyone,
-                )
-                if index is None:
-                    break
-                entry = entries.pop(index)
-                owner = entry[1].owner
-                running[owner] = running.get(owner, 0) + 1
-                tick += 1
-                last[owner] = tick
-                line.append(entry)
-        return line
-
-    def _number_queue(self) -> None:
-        """Give every queued job its place and message (with ``self._lock`` held)."""
-        n_running = len(self._running)
-        for position, (_, job, _) in enumerate(self._line(), start=1):
-            if job.owner is not None and not self._may_start(job.owner, self._running_by_owner):
-                message = held_message(position, self.per_owner)
-            else:
-                message = waiting_message(position, n_running)
-            job._set_queued(position, message)
-
-    def _forget_idle_owners(self) -> None:
-        """Keep the round-robin memory small: owners with nothing queued or running are
-        forgotten once many are remembered (with ``self._lock`` held)."""
-        if len(self._last_start) <= _REMEMBERED_OWNERS:
-            return
-        busy = {job.owner for _, job, _ in self._pending} | set(self._running_by_owner)
-        for owner in list(self._last_start):
-            if owner not in busy:
-                del self._last_start[owner]
-
-    def _release(self, job: Job) -> None:
-        """Free the worker ``job`` held (with ``self._lock`` held; once per job)."""
-        if job not in self._running:
-            return
-        self._running.discard(job)
-        left = self._running_by_owner.get(job.owner, 0) - 1
-        if left > 0:
-            self._running_by_owner[job.owner] = left
-        else:
-            self._running_by_owner.pop(job.owner, None)
-        self._idle.notify_all()
-
-    def _close_executor(self, *, wait: bool) -> None:
-        with self._lock:
-            self._executor_closed = True
         self._executor.shutdown(wait=wait)
-
-    def _close_executor_when_idle(self) -> None:
-        """After ``shutdown(wait=False)``: close the pool once the queue has drained."""
-        with self._lock:
-            idle = self._closed and not self._pending and not self._running
-        if idle:
-            self._close_executor(wait=False)
 
     # -- internals -----------------------------------------------------------------
 
     def _forget(self, job: Job) -> None:
-        """Drop a finished job: it leaves the queue, frees its worker, and the next queued
-        job may start."""
         with self._lock:
             if self._inflight.get(job.key) is job:
                 del self._inflight[job.key]
-            self._pending = [entry for entry in self._pending if entry[1] is not job]
-            self._release(job)
-            self._dispatch()
-        self._close_executor_when_idle()
 
     def _cancelled_before_start(self, job: Job) -> None:
-        with self._lock:  # out of the queue at once: the jobs behind it move up
-            self._pending = [entry for entry in self._pending if entry[1] is not job]
-            self._number_queue()
-            self._idle.notify_all()
         try:
             self._save_quietly(job, RunResult(), seconds=0.0, status="cancelled", error=None)
         finally:
@@ -802,17 +510,14 @@ class JobRunner:
 
     def _finish(self, job: Job, state: JobState, **kwargs: Any) -> None:
         job._set_final(state, **kwargs)
-        self._forget(job)  # the worker is free (and the next job started) before wait() returns
+        self._forget(job)
         job._done_event.set()
 
     def _execute(self, job: Job, fn: JobFunction) -> None:
-        """Worker thread body: run ``fn``, store what happened, never let errors vanish.
-        The job was started (``running``) by :meth:`_dispatch` before it was handed here."""
+        """Worker thread body: run ``fn``, store what happened, never let errors vanish."""
+        if not job._try_start():
+            return  # cancelled while queued
         try:
-            if job.cancel_requested:  # cancelled between its start and this thread
-                self._save_quietly(job, RunResult(), seconds=0.0, status="cancelled", error=None)
-                self._finish(job, "cancelled", message="Cancelled")
-                return
             self._run(job, fn)
         except BaseException as exc:  # a bug in the runner itself: still end the job
             logger.exception("Job runner error while running job %s", job.key)
@@ -824,8 +529,6 @@ class JobRunner:
                     error=f"{type(exc).__name__}: {exc}",
                     tb=traceback.format_exc(),
                 )
-        finally:
-            self._forget(job)  # a no-op when _finish already freed the worker
 
     def _run(self, job: Job, fn: JobFunction) -> None:
         """Compute the job once across processes: claim its key in the store (a lease,

@@ -5,11 +5,6 @@ clicking any widget (or switching page) never kills it. The page keeps the job i
 ``st.session_state`` under a *slot* name and polls it from a fragment that reruns every
 second until the job is finished, then reruns the whole page to draw the result
 (polling more often measurably slowed jobs on a 2-core machine).
-
-Every job is submitted with the browser session's id as its owner, so the runner's fair
-queue keeps one session from holding all the workers (``ROBUSTCORE_JOBS_PER_SESSION``). A
-queued job's message says its place in line; the same one-second poll redraws it as the
-queue moves.
 """
 
 from __future__ import annotations
@@ -20,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ..experiments.estimate import format_seconds
 from ..runs import Job, JobContext, RunRecord, RunResult, get_runner, spec_key
@@ -29,12 +23,6 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "rc_job."
 """Session-state key prefix of a page slot's job."""
-
-
-def session_owner() -> str | None:
-    """This browser session's id, the owner of the jobs it submits (None outside a run)."""
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return ctx.session_id if ctx is not None else None
 
 
 def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = False) -> Job:
@@ -47,7 +35,7 @@ def start_experiment(slot: str, experiment: Any, dataset: Any, *, force: bool = 
     key = spec_key(experiment.spec(dataset))
     will_run = force or (runner.get(key) is None and runner.store.get(key) is None)
     seconds = estimated_seconds(experiment, dataset) if will_run else None
-    job = runner.submit(experiment, dataset, force=force, owner=session_owner())
+    job = runner.submit(experiment, dataset, force=force)
     if not job.done and job.estimate is None:
         job.estimate = seconds
     st.session_state[PREFIX + slot] = job
@@ -75,7 +63,7 @@ def start(
     slot: str, spec: dict[str, Any], fn: Callable[[JobContext], RunResult], *, force: bool = False
 ) -> Job:
     """Submit a hand-made ``spec`` with ``fn`` (for runs that are not experiments)."""
-    job = get_runner().submit_job(spec, fn, force=force, owner=session_owner())
+    job = get_runner().submit_job(spec, fn, force=force)
     st.session_state[PREFIX + slot] = job
     return job
 
@@ -101,11 +89,11 @@ def remaining_seconds(progress: float, elapsed: float, estimate: float | None) -
 
 
 def _progress_line(job: Job) -> str:
-    msg = job.message or job.state
-    if job.state == "queued":  # the message says its place in line
-        return f"{msg} · waiting {time.time() - job.created:.0f} s"
     elapsed = time.time() - job.started if job.started else 0.0
+    msg = job.message or job.state
     line = f"{msg} · {job.progress:.0%} · {elapsed:.0f} s"
+    if job.state == "queued":
+        return line
     left = remaining_seconds(job.progress, elapsed, job.estimate)
     if left is not None:
         line += f" · about {format_seconds(left)} left"
